@@ -1,0 +1,229 @@
+"""The engine: turn run configs into packed arrays, train them, unpack the results.
+
+This is the only place that knows both the study vocabulary (:class:`RunConfig`)
+and the kernels' packed format. It holds no numeric loop: the compiled
+:func:`fastdepth.kernels.train_batch` (or its NumPy twin) does the training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import kernels
+from .config import ConfigError, RunConfig
+from .kernels import reference
+from .kernels import trainer as T
+from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
+from .kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, telemetry_layout
+from .metrics import summarize
+from .result import RunResult
+
+
+@dataclass
+class Batch:
+    """Packed inputs of one ``train_batch`` call (see :mod:`fastdepth.kernels.trainer`)."""
+
+    runs: list[RunConfig]
+    arrays: dict[str, np.ndarray]
+    initial: np.ndarray
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.arrays["params"].dtype
+
+
+def _data_key(run: RunConfig) -> tuple:
+    c = run.canonical_dict()
+    return (c["dataset"], str(c["dataset_params"]), c["noise"], run.n_train, run.n_test,
+            run.data_seed)  # fmt: skip
+
+
+def pack_batch(runs: Sequence[RunConfig]) -> Batch:
+    """Build the packed arrays for ``runs`` (one dtype): data once per distinct dataset.
+
+    Parameters
+    ----------
+    runs : sequence of RunConfig
+        All with the same ``dtype``.
+
+    Returns
+    -------
+    Batch
+        ``arrays`` holds every argument of :func:`fastdepth.kernels.train_batch`;
+        ``initial`` a copy of the initial parameters.
+    """
+    runs = list(runs)
+    if not runs:
+        raise ValueError("no runs to train")
+    dtypes = {r.dtype for r in runs}
+    if len(dtypes) > 1:
+        raise ValueError(f"one batch needs one dtype, got {sorted(dtypes)}; use train_many")
+    dt = runs[0].np_dtype
+    data_index: dict[tuple, int] = {}
+    xtr, ytr, xte, yte, dinfo = [], [], [], [], []
+    offs = [0, 0, 0, 0]
+    for r in runs:
+        key = _data_key(r)
+        if key in data_index:
+            continue
+        Xa, ya, Xb, yb = r.data()
+        if not (np.all(np.isfinite(Xa)) and np.all(np.isfinite(Xb))):
+            raise ConfigError(f"dataset {r.dataset!r} produced NaN or inf; check its parameters")
+        data_index[key] = len(dinfo)
+        parts = [np.ascontiguousarray(Xa.T, dtype=dt).ravel(), ya.astype(dt),
+                 np.ascontiguousarray(Xb.T, dtype=dt).ravel(), yb.astype(dt)]  # fmt: skip
+        dinfo.append([Xa.shape[1], Xa.shape[0], Xb.shape[0], *offs])
+        for i, (lst, p) in enumerate(zip((xtr, ytr, xte, yte), parts, strict=True)):
+            lst.append(p)
+            offs[i] += p.size
+    n = len(runs)
+    layouts = [r.layout() for r in runs]
+    p_off = np.zeros(n + 1, np.int64)
+    p_off[1:] = np.cumsum([lay.n_params for lay in layouts])
+    t_off = np.zeros(n + 1, np.int64)
+    t_off[1:] = np.cumsum([lay.n_layers for lay in layouts])
+    tables = np.ascontiguousarray(np.concatenate([lay.table for lay in layouts]), dtype=np.int64)
+    params = np.concatenate([r.initial_params() for r in runs]).astype(dt)
+    icfg = np.zeros((n, T.N_ICFG), np.int64)
+    fcfg = np.zeros((n, T.N_FCFG), np.float64)
+    keys = np.zeros(n, np.uint64)
+    tel_off = np.zeros(n, np.int64)
+    off = 0
+    for k, r in enumerate(runs):
+        icfg[k, T.I_DATA] = data_index[_data_key(r)]
+        icfg[k, T.I_ACT] = ACTIVATIONS[r.activation]
+        icfg[k, T.I_LOSS] = LOSSES[r.loss]
+        icfg[k, T.I_OPT] = OPTIMIZERS[r.optimizer]
+        icfg[k, T.I_RBLOCK] = r.residual_block if r.residual else 0
+        icfg[k, T.I_BATCH] = r.batch
+        icfg[k, T.I_STEPS] = r.n_steps
+        icfg[k, T.I_LOG] = r.log_every
+        icfg[k, T.I_EVAL] = r.eval_every
+        icfg[k, T.I_SCHED] = SCHEDULES[r.schedule]
+        fcfg[k] = (r.lr, r.effective_alpha, r.momentum, r.beta1, r.beta2, r.eps,
+                   r.weight_decay, r.clip or 0.0)  # fmt: skip
+        keys[k] = np.uint64(r.data_key())
+        tel_off[k] = off
+        off += telemetry_layout(layouts[k].n_layers, r.n_steps, r.log_every, r.eval_every)["size"]
+    arrays = {
+        "params": params, "p_off": p_off, "tables": tables, "t_off": t_off, "icfg": icfg,
+        "fcfg": fcfg, "keys": keys, "dinfo": np.array(dinfo, np.int64).reshape(-1, T.N_DINFO),
+        "xtr": np.concatenate(xtr), "ytr": np.concatenate(ytr), "xte": np.concatenate(xte),
+        "yte": np.concatenate(yte), "tel": np.full(off, np.nan), "tel_off": tel_off,
+        "status": np.zeros(n, np.int64), "div_step": np.full(n, -1, np.int64),
+    }  # fmt: skip
+    return Batch(runs=runs, arrays=arrays, initial=params.copy())
+
+
+def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled") -> float:
+    """Train a packed batch in place; returns the wall time in seconds."""
+    fn = {"compiled": kernels.train_batch, "reference": reference.train_batch}.get(backend)
+    if fn is None:
+        raise ValueError(f"backend must be 'compiled' or 'reference', got {backend!r}")
+    t0 = time.perf_counter()
+    fn(**batch.arrays, threads=threads)
+    return time.perf_counter() - t0
+
+
+def unpack_results(batch: Batch, wall: float = 0.0) -> list[RunResult]:
+    """Slice a trained batch into one :class:`RunResult` per run, in the batch's order."""
+    a = batch.arrays
+    flops = np.array([r.flops() for r in batch.runs], dtype=np.float64)
+    share = flops / flops.sum() if flops.sum() > 0 else np.full(len(flops), 1 / len(flops))
+    out = []
+    for k, run in enumerate(batch.runs):
+        layout = run.layout()
+        nl, nh = layout.n_layers, layout.depth
+        lay = telemetry_layout(nl, run.n_steps, run.log_every, run.eval_every)
+        base = int(a["tel_off"][k])
+        log = a["tel"][base : base + lay["eval"][0]].reshape(lay["log"][1])
+        ev = a["tel"][base + lay["eval"][0] : base + lay["init"][0]].reshape(lay["eval"][1])
+        init = a["tel"][base + lay["init"][0] : base + lay["size"]]
+        status = STATUS_NAMES[int(a["status"][k])]
+        p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
+        out.append(
+            RunResult(
+                config=run,
+                run_id=run.run_id,
+                status=status,
+                curves=_curves(log, ev, run, nl, nh),
+                summary=summarize(log, ev, init, nl, status, int(a["div_step"][k])),
+                init={
+                    "grad_norm": init[:nl].copy(),
+                    "signal_norm": init[nl : 2 * nl].copy(),
+                    "act_sq": init[2 * nl : 2 * nl + nh].copy(),
+                    "dead": init[2 * nl + nh : 2 * nl + 2 * nh].copy(),
+                    "born_dead": bool(init[-1] > 0.5),
+                },
+                initial_params=layout.unpack(batch.initial[p0:p1]),
+                final_params=layout.unpack(a["params"][p0:p1]),
+                wall_time=float(wall * share[k]),
+            )
+        )
+    return out
+
+
+def _curves(log, ev, run: RunConfig, nl: int, nh: int) -> pd.DataFrame:
+    log_cols = [*LOG_COLUMNS, *(f"grad_norm_{k}" for k in range(nl))]
+    ev_cols = [
+        *EVAL_COLUMNS,
+        *(f"dead_{k}" for k in range(nh)),
+        *(f"act_sq_{k}" for k in range(nh)),
+    ]
+    log_steps = np.arange(log.shape[0], dtype=np.int64) * run.log_every
+    ev_steps = np.minimum(np.arange(ev.shape[0], dtype=np.int64) * run.eval_every, run.n_steps)
+    ev_steps[-1] = run.n_steps
+    left = pd.DataFrame(log, columns=log_cols).assign(step=log_steps)
+    right = pd.DataFrame(ev, columns=ev_cols).assign(step=ev_steps)
+    df = left.merge(right, on="step", how="outer").sort_values("step", kind="stable")
+    return df[["step", *log_cols, *ev_cols]].reset_index(drop=True)
+
+
+def _cost(run: RunConfig) -> float:
+    return float(run.flops())
+
+
+def train_many(
+    runs: Iterable[RunConfig], threads: int | None = None, backend: str = "compiled"
+) -> list[RunResult]:
+    """Train many networks at once; results in the order of ``runs``.
+
+    Parameters
+    ----------
+    runs : iterable of RunConfig (or a Grid)
+    threads : int, optional
+        Threads for this call (default: Numba's current setting, i.e. all cores).
+    backend : {"compiled", "reference"}
+        ``"reference"`` runs the plain NumPy twin (slow; for checking).
+
+    Returns
+    -------
+    list of RunResult
+        One per run. A run is the same run whatever its neighbours or the thread
+        count: its initial weights and mini-batch order come from its own config.
+    """
+    runs = list(runs)
+    if not runs:
+        return []
+    results: list[RunResult | None] = [None] * len(runs)
+    by_dtype: dict[str, list[int]] = {}
+    for i, r in enumerate(runs):
+        by_dtype.setdefault(r.dtype, []).append(i)
+    for idx in by_dtype.values():
+        # Longest first: with one-at-a-time scheduling this keeps every thread busy.
+        idx = sorted(idx, key=lambda i: -_cost(runs[i]))
+        batch = pack_batch([runs[i] for i in idx])
+        wall = run_batch(batch, threads=threads, backend=backend)
+        for i, res in zip(idx, unpack_results(batch, wall), strict=True):
+            results[i] = res
+    return results  # type: ignore[return-value]
+
+
+def train(run: RunConfig, backend: str = "compiled") -> RunResult:
+    """Train one network (see :func:`train_many`)."""
+    return train_many([run], threads=1, backend=backend)[0]

@@ -1,0 +1,149 @@
+"""Summary metrics of one run, computed from its telemetry (no training here).
+
+Definitions follow DESIGN.md: grad-norm statistics over the logged total gradient
+norm; ``up_fraction`` = share of logged steps where the loss rose; ``tv_ratio`` =
+total variation of the loss curve / |final - initial| (1 for a monotone curve);
+dead units from the pre-activations on the whole training set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def cv_stats(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean, std (population) and coefficient of variation (std / mean) of finite values."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m, s = float(np.mean(x)), float(np.std(x))
+    return m, s, (s / m if m != 0 else math.nan)
+
+
+def oscillation(loss: np.ndarray) -> tuple[float, float]:
+    """``(up_fraction, tv_ratio)`` of a loss curve; NaN where undefined.
+
+    Parameters
+    ----------
+    loss : ndarray, shape (n_logged,), float64
+        The logged training loss; non-finite tail values (divergence) are dropped.
+    """
+    loss = np.asarray(loss, dtype=np.float64)
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 2:
+        return math.nan, math.nan
+    d = np.diff(loss)
+    up = float(np.mean(d > 0))
+    net = abs(loss[-1] - loss[0])
+    tv = float(np.sum(np.abs(d)) / net) if net > 0 else math.nan
+    return up, tv
+
+
+def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, status: str,
+              div_step: int) -> dict:  # fmt: skip
+    """Scalar summary of one run from its telemetry blocks.
+
+    Parameters
+    ----------
+    log : ndarray, shape (n_log, 2 + n_layers)
+        ``loss, grad_norm, grad_norm_<k>``.
+    ev : ndarray, shape (n_eval, 4 + 2 (n_layers - 1))
+        ``train_loss, train_acc, test_loss, test_acc, dead_<k>, act_sq_<k>``.
+    init : ndarray, shape (4 n_layers - 1,)
+        ``grad_norm_<k>, signal_norm_<k>, act_sq_<k>, dead_<k>, born_dead``.
+
+    Returns
+    -------
+    dict
+        Plain floats / ints / lists, ready for a table row.
+    """
+    nh = n_layers - 1
+    gn_mean, gn_std, gn_cv = cv_stats(log[:, 1])
+    per_layer = [cv_stats(log[:, 2 + k]) for k in range(n_layers)]
+    up, tv = oscillation(log[:, 0])
+    done = np.isfinite(ev[:, 0])
+    last = ev[np.flatnonzero(done)[-1]] if done.any() else np.full(ev.shape[1], np.nan)
+    final = ev[-1]
+    dead_init = init[2 * n_layers + nh : 2 * n_layers + 2 * nh]
+    dead_end = final[4 : 4 + nh]
+    finite_loss = log[np.isfinite(log[:, 0]), 0]
+    return {
+        "status": status,
+        "diverged": status == "diverged",
+        "diverged_step": int(div_step) if div_step >= 0 else -1,
+        "final_train_loss": float(final[0]),
+        "final_train_acc": float(final[1]),
+        "final_test_loss": float(final[2]),
+        "final_test_acc": float(final[3]),
+        "last_good_test_acc": float(last[3]),
+        "best_test_acc": _nanmax(ev[:, 3]),
+        "best_train_loss": _nanmin(ev[:, 0]),
+        "initial_loss": float(log[0, 0]),
+        "min_loss": float(np.min(finite_loss)) if finite_loss.size else math.nan,
+        "grad_norm_mean": gn_mean,
+        "grad_norm_std": gn_std,
+        "grad_norm_cv": gn_cv,
+        "grad_norm_init": float(log[0, 1]),
+        "layer_grad_norm_mean": [p[0] for p in per_layer],
+        "layer_grad_norm_cv": [p[2] for p in per_layer],
+        "layer_grad_norm_init": [float(x) for x in init[:n_layers]],
+        "signal_norm_init": [float(x) for x in init[n_layers : 2 * n_layers]],
+        "up_fraction": up,
+        "tv_ratio": tv,
+        "dead_frac_init": float(np.mean(dead_init)) if nh else 0.0,
+        "dead_frac_init_max": float(np.max(dead_init)) if nh else 0.0,
+        "dead_frac_end": float(np.mean(dead_end)) if nh else 0.0,
+        "layer_dead_init": [float(x) for x in dead_init],
+        "layer_dead_end": [float(x) for x in dead_end],
+        "born_dead": bool(init[-1] > 0.5),
+    }
+
+
+def _nanmax(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.max(x)) if x.size else math.nan
+
+
+def _nanmin(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.min(x)) if x.size else math.nan
+
+
+# Two-sided 95% Student-t quantiles t_{0.975, df}; beyond the table, interpolation in 1/df.
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042,
+         40: 2.021, 60: 2.000, 120: 1.980}  # fmt: skip
+
+
+def t975(df: int) -> float:
+    """Student-t 97.5% quantile for ``df`` degrees of freedom (table + 1/df interpolation)."""
+    if df < 1:
+        return math.nan
+    if df in _T975:
+        return _T975[df]
+    keys = sorted(_T975)
+    if df > keys[-1]:
+        lo, hi, tlo, thi = keys[-1], math.inf, _T975[keys[-1]], 1.959964
+    else:
+        hi = next(k for k in keys if k > df)
+        lo = max(k for k in keys if k < df)
+        tlo, thi = _T975[lo], _T975[hi]
+    x, xlo, xhi = 1 / df, 1 / lo, (1 / hi if hi != math.inf else 0.0)
+    return thi + (tlo - thi) * (x - xhi) / (xlo - xhi)
+
+
+def mean_ci(x) -> tuple[float, float, float, int]:
+    """Mean, sample std and 95% t confidence half-width of the finite values, and their count."""
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return math.nan, math.nan, math.nan, 0
+    m = float(np.mean(x))
+    if n == 1:
+        return m, math.nan, math.nan, 1
+    s = float(np.std(x, ddof=1))
+    return m, s, t975(n - 1) * s / math.sqrt(n), n

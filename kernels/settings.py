@@ -1,0 +1,45 @@
+"""Numeric settings of the compiled core, in one place.
+
+Every ``@njit`` in :mod:`fastdepth.kernels` takes its fastmath flags from
+:data:`FASTMATH`; ``tests/test_settings.py`` fails if any module hard-codes them.
+The set never contains ``nnan`` / ``ninf``: divergence checks rely on NaN and inf
+propagating honestly. ``contract`` (fused multiply-add) is the flag that pays;
+reassociation is left out so a kernel and its NumPy twin stay within ~1e-12.
+"""
+
+from __future__ import annotations
+
+FASTMATH: frozenset[str] = frozenset({"contract"})
+
+# Samples are processed in blocks of this many so the innermost loops have
+# compile-time trip counts that LLVM fully unrolls and vectorises.
+SAMPLE_BLOCK: int = 16
+# Weight gradients reduce over samples: each (row, column) entry keeps this many
+# partial sums (one vector register), for a tile of WGRAD_BLOCK rows x columns.
+WGRAD_LANES: int = 4
+WGRAD_BLOCK: tuple[int, int] = (4, 2)
+# Samples per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
+CHUNK_SAMPLES: int = 128
+
+# Integer codes shared by the compiled kernels and the Python layer.
+ACTIVATIONS: dict[str, int] = {
+    "identity": 0,
+    "relu": 1,
+    "leaky_relu": 2,
+    "tanh": 3,
+    "sigmoid": 4,
+    "elu": 5,
+    "gelu": 6,
+    "silu": 7,
+}
+LOSSES: dict[str, int] = {"bce": 0, "mse": 1}
+OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
+SCHEDULES: dict[str, int] = {"constant": 0, "cosine": 1}
+
+# Status codes written by the batched trainer (exceptions inside prange can be lost).
+STATUS_OK: int = 0
+STATUS_DIVERGED: int = 1
+STATUS_NAMES: dict[int, str] = {STATUS_OK: "ok", STATUS_DIVERGED: "diverged"}
+
+# Default slope of leaky_relu and scale of elu when a run does not set ``alpha``.
+DEFAULT_ALPHA: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0}

@@ -1,0 +1,250 @@
+"""The batched trainer: many networks, each network's whole training loop compiled.
+
+``train_batch_flat`` runs ``prange`` over networks. Every network is trained by one
+thread from start to end with sequential, fixed-order arithmetic, so its numbers do
+not depend on the thread count or on its neighbours. Per-network state (activation
+buffers, gradient, optimizer moments) is allocated inside the loop body: memory is
+``threads x`` one network's working set, plus the telemetry the caller asked for.
+
+Integer config columns (``icfg[k]``) and float columns (``fcfg[k]``) are named by
+the ``I_*`` / ``F_*`` constants below; ``fastdepth.kernels.trainer_inputs`` builds
+them. Telemetry goes to ``tel[tel_off[k]:]`` in the order of ``telemetry_layout``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import njit
+from .dense import backward_flat, forward_flat
+from .diagnostics import (
+    activation_sq_means_flat,
+    dead_fractions_flat,
+    layer_grad_norms_flat,
+    signal_norms_flat,
+)
+from .losses import accuracy_flat, loss_flat
+from .optim import clip_grad_norm, grad_norm, optimizer_step
+from .settings import STATUS_DIVERGED, STATUS_OK
+from .shuffle import permutation_flat
+
+# icfg columns
+I_DATA, I_ACT, I_LOSS, I_OPT, I_RBLOCK, I_BATCH, I_STEPS = 0, 1, 2, 3, 4, 5, 6
+I_LOG, I_EVAL, I_SCHED = 7, 8, 9
+N_ICFG = 10
+# fcfg columns
+F_LR, F_ALPHA, F_MOM, F_BETA1, F_BETA2, F_EPS, F_WD, F_CLIP = range(8)
+N_FCFG = 8
+# dinfo columns: n_in, n_train, n_test, x_train_off, y_train_off, x_test_off, y_test_off
+D_NIN, D_NTR, D_NTE, D_XTR, D_YTR, D_XTE, D_YTE = range(7)
+N_DINFO = 7
+
+
+@njit(inline="always")
+def n_log_points(n_steps, log_every):
+    """Logged steps are ``0, log_every, ... < n_steps``."""
+    return (n_steps - 1) // log_every + 1
+
+
+@njit(inline="always")
+def n_eval_points(n_steps, eval_every):
+    """Evaluated steps are ``0, eval_every, ... < n_steps`` and ``n_steps`` (after training)."""
+    return (n_steps - 1) // eval_every + 2
+
+
+@njit
+def _evaluate(P, table, X, y, n, act, alpha, rblock, loss_code, Z, H, dbuf):
+    """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
+    forward_flat(P, table, X, Z, H, n, act, alpha, rblock)
+    out_row = 0
+    for m in range(table.shape[0] - 1):
+        out_row += table[m, 1]
+    loss = loss_flat(loss_code, Z, out_row * n, y, n, dbuf, 0)
+    acc = accuracy_flat(Z, out_row * n, y, n) if loss_code == 0 else np.nan
+    return loss, acc
+
+
+@njit
+def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel, to):
+    """Train one network in place; returns (status, divergence step or -1)."""
+    act = icfg[I_ACT]
+    loss_code = icfg[I_LOSS]
+    opt = icfg[I_OPT]
+    rblock = icfg[I_RBLOCK]
+    n_steps = icfg[I_STEPS]
+    log_every = icfg[I_LOG]
+    eval_every = icfg[I_EVAL]
+    sched = icfg[I_SCHED]
+    lr0 = fcfg[F_LR]
+    alpha = fcfg[F_ALPHA]
+    clip = fcfg[F_CLIP]
+    nl = table.shape[0]
+    nh = nl - 1
+    n_units = 0
+    for k in range(nl):
+        n_units += table[k, 1]
+    bs = icfg[I_BATCH]
+    full = bs >= ntr
+    if full:
+        bs = ntr
+    spe = (ntr + bs - 1) // bs
+    dt = P.dtype
+
+    # telemetry sub-layout (see fastdepth.kernels.telemetry_layout)
+    n_log = n_log_points(n_steps, log_every)
+    n_eval = n_eval_points(n_steps, eval_every)
+    log_w = 2 + nl
+    eval_w = 4 + 2 * nh
+    o_log = to
+    o_eval = o_log + n_log * log_w
+    o_init = o_eval + n_eval * eval_w  # gn (nl), signal (nl), actsq (nh), dead (nh), born_dead
+
+    n_ev = max(ntr, nte)
+    Zb = np.empty(n_units * bs, dt)
+    Hb = np.empty(n_units * bs, dt)
+    Db = np.empty(n_units * bs, dt)
+    Ze = np.empty(n_units * n_ev, dt)
+    He = np.empty(n_units * n_ev, dt)
+    dlog = np.empty(n_ev, dt)
+    grad = np.empty(P.shape[0], dt)
+    s1 = np.zeros(P.shape[0], dt)
+    s2 = np.zeros(P.shape[0], dt)
+    if full:
+        Xb = Xtr
+        yb = ytr
+        perm = np.empty(0, np.int64)
+    else:
+        Xb = np.empty(n_in * bs, dt)
+        yb = np.empty(bs, dt)
+        perm = np.empty(ntr, np.int64)
+
+    out_row = n_units - table[nh, 1]
+    status = STATUS_OK
+    div_step = -1
+    for t in range(n_steps + 1):
+        if t % eval_every == 0 or t == n_steps:
+            e = t // eval_every if t < n_steps else n_eval - 1
+            eo = o_eval + e * eval_w
+            tr_loss, tr_acc = _evaluate(
+                P, table, Xtr, ytr, ntr, act, alpha, rblock, loss_code, Ze, He, dlog
+            )
+            tel[eo] = tr_loss
+            tel[eo + 1] = tr_acc
+            activation_sq_means_flat(He, table, ntr, tel, eo + 4 + nh)
+            dead_fractions_flat(Ze, table, ntr, tel, eo + 4)
+            if t == 0:
+                activation_sq_means_flat(He, table, ntr, tel, o_init + 2 * nl)
+                tel[o_init + 2 * nl + 2 * nh] = dead_fractions_flat(
+                    Ze, table, ntr, tel, o_init + 2 * nl + nh
+                )
+            te_loss, te_acc = _evaluate(
+                P, table, Xte, yte, nte, act, alpha, rblock, loss_code, Ze, He, dlog
+            )
+            tel[eo + 2] = te_loss
+            tel[eo + 3] = te_acc
+        if t == n_steps:
+            break
+
+        # one optimisation step on batch b of epoch ep
+        b = t % spe
+        if full:
+            nb = ntr
+        else:
+            if b == 0:
+                permutation_flat(key, t // spe, ntr, perm)
+            start = b * bs
+            nb = min(bs, ntr - start)
+            for s in range(nb):
+                src = perm[start + s]
+                yb[s] = ytr[src]
+                for q in range(n_in):
+                    Xb[q * nb + s] = Xtr[q * ntr + src]
+        forward_flat(P, table, Xb, Zb, Hb, nb, act, alpha, rblock)
+        loss = loss_flat(loss_code, Zb, out_row * nb, yb, nb, dlog, 0)
+        backward_flat(P, table, Xb, Zb, Hb, dlog, nb, act, alpha, rblock, grad, Db)
+        if t % log_every == 0:
+            lo = o_log + (t // log_every) * log_w
+            tel[lo] = loss
+            tel[lo + 1] = layer_grad_norms_flat(grad, table, tel, lo + 2)
+        if t == 0:
+            layer_grad_norms_flat(grad, table, tel, o_init)
+            signal_norms_flat(Db, table, nb, tel, o_init + nl)
+        gnorm = grad_norm(grad)
+        if not (math.isfinite(loss) and math.isfinite(gnorm)):
+            status = STATUS_DIVERGED
+            div_step = t
+            break
+        if clip > 0:
+            clip_grad_norm(grad, clip)
+        lr = lr0
+        if sched == 1:
+            lr = lr0 * 0.5 * (1.0 + math.cos(math.pi * t / n_steps))
+        optimizer_step(
+            opt,
+            P,
+            grad,
+            s1,
+            s2,
+            t + 1,
+            lr,
+            fcfg[F_MOM],
+            fcfg[F_BETA1],
+            fcfg[F_BETA2],
+            fcfg[F_EPS],
+            fcfg[F_WD],
+        )
+    return status, div_step
+
+
+@njit(parallel=True)
+def train_batch_flat(
+    params,
+    p_off,
+    tables,
+    t_off,
+    icfg,
+    fcfg,
+    keys,
+    dinfo,
+    xtr,
+    ytr,
+    xte,
+    yte,
+    tel,
+    tel_off,
+    status,
+    div_step,
+):
+    """Train every network of a batch; see :func:`fastdepth.kernels.train_batch`."""
+    for k in prange(p_off.shape[0] - 1):
+        P = params[p_off[k] : p_off[k + 1]]
+        table = tables[t_off[k] : t_off[k + 1]]
+        d = icfg[k, I_DATA]
+        n_in = dinfo[d, D_NIN]
+        ntr = dinfo[d, D_NTR]
+        nte = dinfo[d, D_NTE]
+        Xtr = xtr[dinfo[d, D_XTR] : dinfo[d, D_XTR] + n_in * ntr]
+        Ytr = ytr[dinfo[d, D_YTR] : dinfo[d, D_YTR] + ntr]
+        Xte = xte[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
+        Yte = yte[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
+        st, ds = train_one(
+            P,
+            table,
+            icfg[k],
+            fcfg[k],
+            keys[k],
+            Xtr,
+            Ytr,
+            ntr,
+            Xte,
+            Yte,
+            nte,
+            n_in,
+            tel,
+            tel_off[k],
+        )
+        status[k] = st
+        div_step[k] = ds
