@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._jit import njit
 
 
@@ -12,12 +14,12 @@ def layer_grad_norms_flat(grad, table, out, oo):
     """``out[oo + k] = ||dL/dW_k||_F`` per layer (weights only); return the total norm (all params)."""
     total = 0.0
     for i in range(grad.shape[0]):
-        total += float(grad[i]) * float(grad[i])
+        total += np.float64(grad[i]) * np.float64(grad[i])
     for k in range(table.shape[0]):
         wo = table[k, 2]
         acc = 0.0
         for i in range(wo, wo + table[k, 0] * table[k, 1]):
-            acc += float(grad[i]) * float(grad[i])
+            acc += np.float64(grad[i]) * np.float64(grad[i])
         out[oo + k] = math.sqrt(acc)
     return math.sqrt(total)
 
@@ -30,7 +32,7 @@ def signal_norms_flat(D, table, n, out, oo):
         fo = table[k, 1]
         acc = 0.0
         for i in range(u * n, (u + fo) * n):
-            acc += float(D[i]) * float(D[i])
+            acc += np.float64(D[i]) * np.float64(D[i])
         out[oo + k] = math.sqrt(acc)
         u += fo
 
@@ -43,7 +45,7 @@ def activation_sq_means_flat(H, table, n, out, oo):
         fo = table[k, 1]
         acc = 0.0
         for i in range(u * n, (u + fo) * n):
-            acc += float(H[i]) * float(H[i])
+            acc += np.float64(H[i]) * np.float64(H[i])
         out[oo + k] = acc / (fo * n)
         u += fo
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._jit import njit
 
 
@@ -34,7 +36,7 @@ def mse_flat(Y, yo, target, n, dY, do):
     inv_n = 1.0 / n
     for s in range(n):
         r = Y[yo + s] - target[s]
-        total += float(r) * float(r)
+        total += np.float64(r) * np.float64(r)
         dY[do + s] = 2.0 * r * inv_n
     return total * inv_n
 

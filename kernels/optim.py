@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ._jit import njit
 
 
@@ -52,7 +54,7 @@ def grad_norm(grad):
     """Euclidean norm of the whole gradient vector, accumulated in float64."""
     acc = 0.0
     for i in range(grad.shape[0]):
-        acc += float(grad[i]) * float(grad[i])
+        acc += np.float64(grad[i]) * np.float64(grad[i])
     return math.sqrt(acc)
 
 

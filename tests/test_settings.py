@@ -1,0 +1,47 @@
+"""One place for numeric settings: no kernel hard-codes fastmath or bypasses ``_jit.njit``."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+import sys
+
+from fastdepth.kernels import settings
+
+KERNELS = pathlib.Path(__file__).resolve().parents[1] / "kernels"
+ROOT = KERNELS.parent
+
+
+def test_fastmath_never_drops_nan_or_inf_handling():
+    assert "nnan" not in settings.FASTMATH and "ninf" not in settings.FASTMATH
+    assert "fast" not in settings.FASTMATH
+    assert "contract" in settings.FASTMATH
+
+
+def test_no_kernel_module_hard_codes_jit_options():
+    for path in KERNELS.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"fastmath\s*=\s*(True|\{)", text), f"{path.name} hard-codes fastmath"
+        if path.name != "_jit.py":
+            assert "numba.njit" not in text and "from numba import njit" not in text, path.name
+
+
+def test_generated_micro_kernels_are_up_to_date():
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path.insert(0, 'tools'); "
+         "import gen_microkernels as g; sys.stdout.write(g.render())"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout == (KERNELS / "_micro.py").read_text(), "run python tools/gen_microkernels.py"
+
+
+def test_slp_vectoriser_is_scoped_to_fastdepth():
+    # Enabling SLP for our kernels must not leak into the user's other Numba code.
+    from numba.core import config
+
+    import fastdepth.kernels as K
+
+    before = config.SLP_VECTORIZE
+    K.activation(__import__("numpy").zeros(3), "relu")
+    assert config.SLP_VECTORIZE == before
