@@ -14,6 +14,7 @@ from . import datasets, init, kernels, metrics
 from .config import ConfigError, Grid, RunConfig, parse_lrs, parse_seeds
 from .engine import train, train_many
 from .result import RunResult
+from .store import load, load_curves
 
 __all__ = [
     "ConfigError",
@@ -23,6 +24,8 @@ __all__ = [
     "datasets",
     "init",
     "kernels",
+    "load",
+    "load_curves",
     "metrics",
     "parse_lrs",
     "parse_seeds",
