@@ -11,15 +11,16 @@ from numba import uint64
 from ._jit import njit
 
 SB = 16
+LANES = (16, 8)
 WG_LANES = 4
 
 
 
-@njit(inline='always')
-def affine_rows4(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, blk1):
-    """Rows ``row0 .. row0+4``, sample blocks ``blk0 .. blk1`` of ``Y = W X (+ b | + Y)``.
+@njit
+def affine_r4_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk):
+    """Rows ``row0 .. row0+4``, columns ``s_begin + [0, nblk*16)`` of ``Y = W X``.
 
-    ``mode`` 0 adds the bias, 1 nothing, 2 the current ``Y``.
+    ``mode`` 0 adds the bias ``P[bo + row]``, 1 nothing.
     """
     ul = uint64(ld)
     zero = P.dtype.type(0)
@@ -39,138 +40,72 @@ def affine_rows4(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, bl
     y3 = uint64(yo) + r3 * ul
     w3base = uint64(wo) + r3 * uint64(rs)
     bias3 = P[uint64(bo) + r3] if mode == 0 else zero
-    for blk in range(blk0, blk1):
-        s0 = uint64(blk * 16)
-        if mode == 2:
-            a0_0 = Y[y0 + s0 + uint64(0)]
-            a0_1 = Y[y0 + s0 + uint64(1)]
-            a0_2 = Y[y0 + s0 + uint64(2)]
-            a0_3 = Y[y0 + s0 + uint64(3)]
-            a0_4 = Y[y0 + s0 + uint64(4)]
-            a0_5 = Y[y0 + s0 + uint64(5)]
-            a0_6 = Y[y0 + s0 + uint64(6)]
-            a0_7 = Y[y0 + s0 + uint64(7)]
-            a0_8 = Y[y0 + s0 + uint64(8)]
-            a0_9 = Y[y0 + s0 + uint64(9)]
-            a0_10 = Y[y0 + s0 + uint64(10)]
-            a0_11 = Y[y0 + s0 + uint64(11)]
-            a0_12 = Y[y0 + s0 + uint64(12)]
-            a0_13 = Y[y0 + s0 + uint64(13)]
-            a0_14 = Y[y0 + s0 + uint64(14)]
-            a0_15 = Y[y0 + s0 + uint64(15)]
-            a1_0 = Y[y1 + s0 + uint64(0)]
-            a1_1 = Y[y1 + s0 + uint64(1)]
-            a1_2 = Y[y1 + s0 + uint64(2)]
-            a1_3 = Y[y1 + s0 + uint64(3)]
-            a1_4 = Y[y1 + s0 + uint64(4)]
-            a1_5 = Y[y1 + s0 + uint64(5)]
-            a1_6 = Y[y1 + s0 + uint64(6)]
-            a1_7 = Y[y1 + s0 + uint64(7)]
-            a1_8 = Y[y1 + s0 + uint64(8)]
-            a1_9 = Y[y1 + s0 + uint64(9)]
-            a1_10 = Y[y1 + s0 + uint64(10)]
-            a1_11 = Y[y1 + s0 + uint64(11)]
-            a1_12 = Y[y1 + s0 + uint64(12)]
-            a1_13 = Y[y1 + s0 + uint64(13)]
-            a1_14 = Y[y1 + s0 + uint64(14)]
-            a1_15 = Y[y1 + s0 + uint64(15)]
-            a2_0 = Y[y2 + s0 + uint64(0)]
-            a2_1 = Y[y2 + s0 + uint64(1)]
-            a2_2 = Y[y2 + s0 + uint64(2)]
-            a2_3 = Y[y2 + s0 + uint64(3)]
-            a2_4 = Y[y2 + s0 + uint64(4)]
-            a2_5 = Y[y2 + s0 + uint64(5)]
-            a2_6 = Y[y2 + s0 + uint64(6)]
-            a2_7 = Y[y2 + s0 + uint64(7)]
-            a2_8 = Y[y2 + s0 + uint64(8)]
-            a2_9 = Y[y2 + s0 + uint64(9)]
-            a2_10 = Y[y2 + s0 + uint64(10)]
-            a2_11 = Y[y2 + s0 + uint64(11)]
-            a2_12 = Y[y2 + s0 + uint64(12)]
-            a2_13 = Y[y2 + s0 + uint64(13)]
-            a2_14 = Y[y2 + s0 + uint64(14)]
-            a2_15 = Y[y2 + s0 + uint64(15)]
-            a3_0 = Y[y3 + s0 + uint64(0)]
-            a3_1 = Y[y3 + s0 + uint64(1)]
-            a3_2 = Y[y3 + s0 + uint64(2)]
-            a3_3 = Y[y3 + s0 + uint64(3)]
-            a3_4 = Y[y3 + s0 + uint64(4)]
-            a3_5 = Y[y3 + s0 + uint64(5)]
-            a3_6 = Y[y3 + s0 + uint64(6)]
-            a3_7 = Y[y3 + s0 + uint64(7)]
-            a3_8 = Y[y3 + s0 + uint64(8)]
-            a3_9 = Y[y3 + s0 + uint64(9)]
-            a3_10 = Y[y3 + s0 + uint64(10)]
-            a3_11 = Y[y3 + s0 + uint64(11)]
-            a3_12 = Y[y3 + s0 + uint64(12)]
-            a3_13 = Y[y3 + s0 + uint64(13)]
-            a3_14 = Y[y3 + s0 + uint64(14)]
-            a3_15 = Y[y3 + s0 + uint64(15)]
-        else:
-            a0_0 = bias0
-            a0_1 = bias0
-            a0_2 = bias0
-            a0_3 = bias0
-            a0_4 = bias0
-            a0_5 = bias0
-            a0_6 = bias0
-            a0_7 = bias0
-            a0_8 = bias0
-            a0_9 = bias0
-            a0_10 = bias0
-            a0_11 = bias0
-            a0_12 = bias0
-            a0_13 = bias0
-            a0_14 = bias0
-            a0_15 = bias0
-            a1_0 = bias1
-            a1_1 = bias1
-            a1_2 = bias1
-            a1_3 = bias1
-            a1_4 = bias1
-            a1_5 = bias1
-            a1_6 = bias1
-            a1_7 = bias1
-            a1_8 = bias1
-            a1_9 = bias1
-            a1_10 = bias1
-            a1_11 = bias1
-            a1_12 = bias1
-            a1_13 = bias1
-            a1_14 = bias1
-            a1_15 = bias1
-            a2_0 = bias2
-            a2_1 = bias2
-            a2_2 = bias2
-            a2_3 = bias2
-            a2_4 = bias2
-            a2_5 = bias2
-            a2_6 = bias2
-            a2_7 = bias2
-            a2_8 = bias2
-            a2_9 = bias2
-            a2_10 = bias2
-            a2_11 = bias2
-            a2_12 = bias2
-            a2_13 = bias2
-            a2_14 = bias2
-            a2_15 = bias2
-            a3_0 = bias3
-            a3_1 = bias3
-            a3_2 = bias3
-            a3_3 = bias3
-            a3_4 = bias3
-            a3_5 = bias3
-            a3_6 = bias3
-            a3_7 = bias3
-            a3_8 = bias3
-            a3_9 = bias3
-            a3_10 = bias3
-            a3_11 = bias3
-            a3_12 = bias3
-            a3_13 = bias3
-            a3_14 = bias3
-            a3_15 = bias3
+    for blk in range(nblk):
+        s0 = uint64(s_begin + blk * 16)
+        a0_0 = bias0
+        a0_1 = bias0
+        a0_2 = bias0
+        a0_3 = bias0
+        a0_4 = bias0
+        a0_5 = bias0
+        a0_6 = bias0
+        a0_7 = bias0
+        a0_8 = bias0
+        a0_9 = bias0
+        a0_10 = bias0
+        a0_11 = bias0
+        a0_12 = bias0
+        a0_13 = bias0
+        a0_14 = bias0
+        a0_15 = bias0
+        a1_0 = bias1
+        a1_1 = bias1
+        a1_2 = bias1
+        a1_3 = bias1
+        a1_4 = bias1
+        a1_5 = bias1
+        a1_6 = bias1
+        a1_7 = bias1
+        a1_8 = bias1
+        a1_9 = bias1
+        a1_10 = bias1
+        a1_11 = bias1
+        a1_12 = bias1
+        a1_13 = bias1
+        a1_14 = bias1
+        a1_15 = bias1
+        a2_0 = bias2
+        a2_1 = bias2
+        a2_2 = bias2
+        a2_3 = bias2
+        a2_4 = bias2
+        a2_5 = bias2
+        a2_6 = bias2
+        a2_7 = bias2
+        a2_8 = bias2
+        a2_9 = bias2
+        a2_10 = bias2
+        a2_11 = bias2
+        a2_12 = bias2
+        a2_13 = bias2
+        a2_14 = bias2
+        a2_15 = bias2
+        a3_0 = bias3
+        a3_1 = bias3
+        a3_2 = bias3
+        a3_3 = bias3
+        a3_4 = bias3
+        a3_5 = bias3
+        a3_6 = bias3
+        a3_7 = bias3
+        a3_8 = bias3
+        a3_9 = bias3
+        a3_10 = bias3
+        a3_11 = bias3
+        a3_12 = bias3
+        a3_13 = bias3
+        a3_14 = bias3
+        a3_15 = bias3
         for q in range(nred):
             xq = uint64(xo) + uint64(q) * ul + s0
             wq = uint64(q) * uint64(cs)
@@ -324,11 +259,11 @@ def affine_rows4(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, bl
         Y[y3 + s0 + uint64(15)] = a3_15
 
 
-@njit(inline='always')
-def affine_rows1(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, blk1):
-    """Rows ``row0 .. row0+1``, sample blocks ``blk0 .. blk1`` of ``Y = W X (+ b | + Y)``.
+@njit
+def affine_r1_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk):
+    """Rows ``row0 .. row0+1``, columns ``s_begin + [0, nblk*16)`` of ``Y = W X``.
 
-    ``mode`` 0 adds the bias, 1 nothing, 2 the current ``Y``.
+    ``mode`` 0 adds the bias ``P[bo + row]``, 1 nothing.
     """
     ul = uint64(ld)
     zero = P.dtype.type(0)
@@ -336,42 +271,24 @@ def affine_rows1(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, bl
     y0 = uint64(yo) + r0 * ul
     w0base = uint64(wo) + r0 * uint64(rs)
     bias0 = P[uint64(bo) + r0] if mode == 0 else zero
-    for blk in range(blk0, blk1):
-        s0 = uint64(blk * 16)
-        if mode == 2:
-            a0_0 = Y[y0 + s0 + uint64(0)]
-            a0_1 = Y[y0 + s0 + uint64(1)]
-            a0_2 = Y[y0 + s0 + uint64(2)]
-            a0_3 = Y[y0 + s0 + uint64(3)]
-            a0_4 = Y[y0 + s0 + uint64(4)]
-            a0_5 = Y[y0 + s0 + uint64(5)]
-            a0_6 = Y[y0 + s0 + uint64(6)]
-            a0_7 = Y[y0 + s0 + uint64(7)]
-            a0_8 = Y[y0 + s0 + uint64(8)]
-            a0_9 = Y[y0 + s0 + uint64(9)]
-            a0_10 = Y[y0 + s0 + uint64(10)]
-            a0_11 = Y[y0 + s0 + uint64(11)]
-            a0_12 = Y[y0 + s0 + uint64(12)]
-            a0_13 = Y[y0 + s0 + uint64(13)]
-            a0_14 = Y[y0 + s0 + uint64(14)]
-            a0_15 = Y[y0 + s0 + uint64(15)]
-        else:
-            a0_0 = bias0
-            a0_1 = bias0
-            a0_2 = bias0
-            a0_3 = bias0
-            a0_4 = bias0
-            a0_5 = bias0
-            a0_6 = bias0
-            a0_7 = bias0
-            a0_8 = bias0
-            a0_9 = bias0
-            a0_10 = bias0
-            a0_11 = bias0
-            a0_12 = bias0
-            a0_13 = bias0
-            a0_14 = bias0
-            a0_15 = bias0
+    for blk in range(nblk):
+        s0 = uint64(s_begin + blk * 16)
+        a0_0 = bias0
+        a0_1 = bias0
+        a0_2 = bias0
+        a0_3 = bias0
+        a0_4 = bias0
+        a0_5 = bias0
+        a0_6 = bias0
+        a0_7 = bias0
+        a0_8 = bias0
+        a0_9 = bias0
+        a0_10 = bias0
+        a0_11 = bias0
+        a0_12 = bias0
+        a0_13 = bias0
+        a0_14 = bias0
+        a0_15 = bias0
         for q in range(nred):
             xq = uint64(xo) + uint64(q) * ul + s0
             wq = uint64(q) * uint64(cs)
@@ -426,409 +343,198 @@ def affine_rows1(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, blk0, bl
         Y[y0 + s0 + uint64(15)] = a0_15
 
 
-@njit(inline='always')
-def wgrad4x2(X, xo, D, do, ld, blk0, blk1, acc, G, go, fo, i0, j0, first, last):
-    """``G[i, j] = sum_s X[i, s] D[j, s]`` for a 4x2 tile, lanes carried in ``acc``."""
+@njit
+def affine_r4_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk):
+    """Rows ``row0 .. row0+4``, columns ``s_begin + [0, nblk*8)`` of ``Y = W X``.
+
+    ``mode`` 0 adds the bias ``P[bo + row]``, 1 nothing.
+    """
     ul = uint64(ld)
-    zero = X.dtype.type(0)
-    x0row = uint64(xo) + uint64(i0 + 0) * ul
-    x1row = uint64(xo) + uint64(i0 + 1) * ul
-    x2row = uint64(xo) + uint64(i0 + 2) * ul
-    x3row = uint64(xo) + uint64(i0 + 3) * ul
-    d0row = uint64(do) + uint64(j0 + 0) * ul
-    d1row = uint64(do) + uint64(j0 + 1) * ul
-    p0_0 = uint64(((i0 + 0) * fo + j0 + 0) * 4)
-    p0_1 = uint64(((i0 + 0) * fo + j0 + 1) * 4)
-    p1_0 = uint64(((i0 + 1) * fo + j0 + 0) * 4)
-    p1_1 = uint64(((i0 + 1) * fo + j0 + 1) * 4)
-    p2_0 = uint64(((i0 + 2) * fo + j0 + 0) * 4)
-    p2_1 = uint64(((i0 + 2) * fo + j0 + 1) * 4)
-    p3_0 = uint64(((i0 + 3) * fo + j0 + 0) * 4)
-    p3_1 = uint64(((i0 + 3) * fo + j0 + 1) * 4)
-    if first:
-        a0_0_0 = zero
-        a0_0_1 = zero
-        a0_0_2 = zero
-        a0_0_3 = zero
-        a0_1_0 = zero
-        a0_1_1 = zero
-        a0_1_2 = zero
-        a0_1_3 = zero
-        a1_0_0 = zero
-        a1_0_1 = zero
-        a1_0_2 = zero
-        a1_0_3 = zero
-        a1_1_0 = zero
-        a1_1_1 = zero
-        a1_1_2 = zero
-        a1_1_3 = zero
-        a2_0_0 = zero
-        a2_0_1 = zero
-        a2_0_2 = zero
-        a2_0_3 = zero
-        a2_1_0 = zero
-        a2_1_1 = zero
-        a2_1_2 = zero
-        a2_1_3 = zero
-        a3_0_0 = zero
-        a3_0_1 = zero
-        a3_0_2 = zero
-        a3_0_3 = zero
-        a3_1_0 = zero
-        a3_1_1 = zero
-        a3_1_2 = zero
-        a3_1_3 = zero
-    else:
-        a0_0_0 = acc[p0_0 + uint64(0)]
-        a0_0_1 = acc[p0_0 + uint64(1)]
-        a0_0_2 = acc[p0_0 + uint64(2)]
-        a0_0_3 = acc[p0_0 + uint64(3)]
-        a0_1_0 = acc[p0_1 + uint64(0)]
-        a0_1_1 = acc[p0_1 + uint64(1)]
-        a0_1_2 = acc[p0_1 + uint64(2)]
-        a0_1_3 = acc[p0_1 + uint64(3)]
-        a1_0_0 = acc[p1_0 + uint64(0)]
-        a1_0_1 = acc[p1_0 + uint64(1)]
-        a1_0_2 = acc[p1_0 + uint64(2)]
-        a1_0_3 = acc[p1_0 + uint64(3)]
-        a1_1_0 = acc[p1_1 + uint64(0)]
-        a1_1_1 = acc[p1_1 + uint64(1)]
-        a1_1_2 = acc[p1_1 + uint64(2)]
-        a1_1_3 = acc[p1_1 + uint64(3)]
-        a2_0_0 = acc[p2_0 + uint64(0)]
-        a2_0_1 = acc[p2_0 + uint64(1)]
-        a2_0_2 = acc[p2_0 + uint64(2)]
-        a2_0_3 = acc[p2_0 + uint64(3)]
-        a2_1_0 = acc[p2_1 + uint64(0)]
-        a2_1_1 = acc[p2_1 + uint64(1)]
-        a2_1_2 = acc[p2_1 + uint64(2)]
-        a2_1_3 = acc[p2_1 + uint64(3)]
-        a3_0_0 = acc[p3_0 + uint64(0)]
-        a3_0_1 = acc[p3_0 + uint64(1)]
-        a3_0_2 = acc[p3_0 + uint64(2)]
-        a3_0_3 = acc[p3_0 + uint64(3)]
-        a3_1_0 = acc[p3_1 + uint64(0)]
-        a3_1_1 = acc[p3_1 + uint64(1)]
-        a3_1_2 = acc[p3_1 + uint64(2)]
-        a3_1_3 = acc[p3_1 + uint64(3)]
-    for blk in range(blk0 * 4, blk1 * 4):
-        s0 = uint64(blk * 4)
-        x0_0 = X[x0row + s0 + uint64(0)]
-        x0_1 = X[x0row + s0 + uint64(1)]
-        x0_2 = X[x0row + s0 + uint64(2)]
-        x0_3 = X[x0row + s0 + uint64(3)]
-        x1_0 = X[x1row + s0 + uint64(0)]
-        x1_1 = X[x1row + s0 + uint64(1)]
-        x1_2 = X[x1row + s0 + uint64(2)]
-        x1_3 = X[x1row + s0 + uint64(3)]
-        x2_0 = X[x2row + s0 + uint64(0)]
-        x2_1 = X[x2row + s0 + uint64(1)]
-        x2_2 = X[x2row + s0 + uint64(2)]
-        x2_3 = X[x2row + s0 + uint64(3)]
-        x3_0 = X[x3row + s0 + uint64(0)]
-        x3_1 = X[x3row + s0 + uint64(1)]
-        x3_2 = X[x3row + s0 + uint64(2)]
-        x3_3 = X[x3row + s0 + uint64(3)]
-        d0_0 = D[d0row + s0 + uint64(0)]
-        d0_1 = D[d0row + s0 + uint64(1)]
-        d0_2 = D[d0row + s0 + uint64(2)]
-        d0_3 = D[d0row + s0 + uint64(3)]
-        d1_0 = D[d1row + s0 + uint64(0)]
-        d1_1 = D[d1row + s0 + uint64(1)]
-        d1_2 = D[d1row + s0 + uint64(2)]
-        d1_3 = D[d1row + s0 + uint64(3)]
-        a0_0_0 += x0_0 * d0_0
-        a0_0_1 += x0_1 * d0_1
-        a0_0_2 += x0_2 * d0_2
-        a0_0_3 += x0_3 * d0_3
-        a0_1_0 += x0_0 * d1_0
-        a0_1_1 += x0_1 * d1_1
-        a0_1_2 += x0_2 * d1_2
-        a0_1_3 += x0_3 * d1_3
-        a1_0_0 += x1_0 * d0_0
-        a1_0_1 += x1_1 * d0_1
-        a1_0_2 += x1_2 * d0_2
-        a1_0_3 += x1_3 * d0_3
-        a1_1_0 += x1_0 * d1_0
-        a1_1_1 += x1_1 * d1_1
-        a1_1_2 += x1_2 * d1_2
-        a1_1_3 += x1_3 * d1_3
-        a2_0_0 += x2_0 * d0_0
-        a2_0_1 += x2_1 * d0_1
-        a2_0_2 += x2_2 * d0_2
-        a2_0_3 += x2_3 * d0_3
-        a2_1_0 += x2_0 * d1_0
-        a2_1_1 += x2_1 * d1_1
-        a2_1_2 += x2_2 * d1_2
-        a2_1_3 += x2_3 * d1_3
-        a3_0_0 += x3_0 * d0_0
-        a3_0_1 += x3_1 * d0_1
-        a3_0_2 += x3_2 * d0_2
-        a3_0_3 += x3_3 * d0_3
-        a3_1_0 += x3_0 * d1_0
-        a3_1_1 += x3_1 * d1_1
-        a3_1_2 += x3_2 * d1_2
-        a3_1_3 += x3_3 * d1_3
-    if last:
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 0)] = ((a0_0_0 + a0_0_1) + (a0_0_2 + a0_0_3))
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 1)] = ((a0_1_0 + a0_1_1) + (a0_1_2 + a0_1_3))
-        G[uint64(go) + uint64((i0 + 1) * fo + j0 + 0)] = ((a1_0_0 + a1_0_1) + (a1_0_2 + a1_0_3))
-        G[uint64(go) + uint64((i0 + 1) * fo + j0 + 1)] = ((a1_1_0 + a1_1_1) + (a1_1_2 + a1_1_3))
-        G[uint64(go) + uint64((i0 + 2) * fo + j0 + 0)] = ((a2_0_0 + a2_0_1) + (a2_0_2 + a2_0_3))
-        G[uint64(go) + uint64((i0 + 2) * fo + j0 + 1)] = ((a2_1_0 + a2_1_1) + (a2_1_2 + a2_1_3))
-        G[uint64(go) + uint64((i0 + 3) * fo + j0 + 0)] = ((a3_0_0 + a3_0_1) + (a3_0_2 + a3_0_3))
-        G[uint64(go) + uint64((i0 + 3) * fo + j0 + 1)] = ((a3_1_0 + a3_1_1) + (a3_1_2 + a3_1_3))
-    else:
-        acc[p0_0 + uint64(0)] = a0_0_0
-        acc[p0_0 + uint64(1)] = a0_0_1
-        acc[p0_0 + uint64(2)] = a0_0_2
-        acc[p0_0 + uint64(3)] = a0_0_3
-        acc[p0_1 + uint64(0)] = a0_1_0
-        acc[p0_1 + uint64(1)] = a0_1_1
-        acc[p0_1 + uint64(2)] = a0_1_2
-        acc[p0_1 + uint64(3)] = a0_1_3
-        acc[p1_0 + uint64(0)] = a1_0_0
-        acc[p1_0 + uint64(1)] = a1_0_1
-        acc[p1_0 + uint64(2)] = a1_0_2
-        acc[p1_0 + uint64(3)] = a1_0_3
-        acc[p1_1 + uint64(0)] = a1_1_0
-        acc[p1_1 + uint64(1)] = a1_1_1
-        acc[p1_1 + uint64(2)] = a1_1_2
-        acc[p1_1 + uint64(3)] = a1_1_3
-        acc[p2_0 + uint64(0)] = a2_0_0
-        acc[p2_0 + uint64(1)] = a2_0_1
-        acc[p2_0 + uint64(2)] = a2_0_2
-        acc[p2_0 + uint64(3)] = a2_0_3
-        acc[p2_1 + uint64(0)] = a2_1_0
-        acc[p2_1 + uint64(1)] = a2_1_1
-        acc[p2_1 + uint64(2)] = a2_1_2
-        acc[p2_1 + uint64(3)] = a2_1_3
-        acc[p3_0 + uint64(0)] = a3_0_0
-        acc[p3_0 + uint64(1)] = a3_0_1
-        acc[p3_0 + uint64(2)] = a3_0_2
-        acc[p3_0 + uint64(3)] = a3_0_3
-        acc[p3_1 + uint64(0)] = a3_1_0
-        acc[p3_1 + uint64(1)] = a3_1_1
-        acc[p3_1 + uint64(2)] = a3_1_2
-        acc[p3_1 + uint64(3)] = a3_1_3
+    zero = P.dtype.type(0)
+    r0 = uint64(row0 + 0)
+    y0 = uint64(yo) + r0 * ul
+    w0base = uint64(wo) + r0 * uint64(rs)
+    bias0 = P[uint64(bo) + r0] if mode == 0 else zero
+    r1 = uint64(row0 + 1)
+    y1 = uint64(yo) + r1 * ul
+    w1base = uint64(wo) + r1 * uint64(rs)
+    bias1 = P[uint64(bo) + r1] if mode == 0 else zero
+    r2 = uint64(row0 + 2)
+    y2 = uint64(yo) + r2 * ul
+    w2base = uint64(wo) + r2 * uint64(rs)
+    bias2 = P[uint64(bo) + r2] if mode == 0 else zero
+    r3 = uint64(row0 + 3)
+    y3 = uint64(yo) + r3 * ul
+    w3base = uint64(wo) + r3 * uint64(rs)
+    bias3 = P[uint64(bo) + r3] if mode == 0 else zero
+    for blk in range(nblk):
+        s0 = uint64(s_begin + blk * 8)
+        a0_0 = bias0
+        a0_1 = bias0
+        a0_2 = bias0
+        a0_3 = bias0
+        a0_4 = bias0
+        a0_5 = bias0
+        a0_6 = bias0
+        a0_7 = bias0
+        a1_0 = bias1
+        a1_1 = bias1
+        a1_2 = bias1
+        a1_3 = bias1
+        a1_4 = bias1
+        a1_5 = bias1
+        a1_6 = bias1
+        a1_7 = bias1
+        a2_0 = bias2
+        a2_1 = bias2
+        a2_2 = bias2
+        a2_3 = bias2
+        a2_4 = bias2
+        a2_5 = bias2
+        a2_6 = bias2
+        a2_7 = bias2
+        a3_0 = bias3
+        a3_1 = bias3
+        a3_2 = bias3
+        a3_3 = bias3
+        a3_4 = bias3
+        a3_5 = bias3
+        a3_6 = bias3
+        a3_7 = bias3
+        for q in range(nred):
+            xq = uint64(xo) + uint64(q) * ul + s0
+            wq = uint64(q) * uint64(cs)
+            x0 = X[xq + uint64(0)]
+            x1 = X[xq + uint64(1)]
+            x2 = X[xq + uint64(2)]
+            x3 = X[xq + uint64(3)]
+            x4 = X[xq + uint64(4)]
+            x5 = X[xq + uint64(5)]
+            x6 = X[xq + uint64(6)]
+            x7 = X[xq + uint64(7)]
+            w0 = P[w0base + wq]
+            a0_0 += w0 * x0
+            a0_1 += w0 * x1
+            a0_2 += w0 * x2
+            a0_3 += w0 * x3
+            a0_4 += w0 * x4
+            a0_5 += w0 * x5
+            a0_6 += w0 * x6
+            a0_7 += w0 * x7
+            w1 = P[w1base + wq]
+            a1_0 += w1 * x0
+            a1_1 += w1 * x1
+            a1_2 += w1 * x2
+            a1_3 += w1 * x3
+            a1_4 += w1 * x4
+            a1_5 += w1 * x5
+            a1_6 += w1 * x6
+            a1_7 += w1 * x7
+            w2 = P[w2base + wq]
+            a2_0 += w2 * x0
+            a2_1 += w2 * x1
+            a2_2 += w2 * x2
+            a2_3 += w2 * x3
+            a2_4 += w2 * x4
+            a2_5 += w2 * x5
+            a2_6 += w2 * x6
+            a2_7 += w2 * x7
+            w3 = P[w3base + wq]
+            a3_0 += w3 * x0
+            a3_1 += w3 * x1
+            a3_2 += w3 * x2
+            a3_3 += w3 * x3
+            a3_4 += w3 * x4
+            a3_5 += w3 * x5
+            a3_6 += w3 * x6
+            a3_7 += w3 * x7
+        Y[y0 + s0 + uint64(0)] = a0_0
+        Y[y0 + s0 + uint64(1)] = a0_1
+        Y[y0 + s0 + uint64(2)] = a0_2
+        Y[y0 + s0 + uint64(3)] = a0_3
+        Y[y0 + s0 + uint64(4)] = a0_4
+        Y[y0 + s0 + uint64(5)] = a0_5
+        Y[y0 + s0 + uint64(6)] = a0_6
+        Y[y0 + s0 + uint64(7)] = a0_7
+        Y[y1 + s0 + uint64(0)] = a1_0
+        Y[y1 + s0 + uint64(1)] = a1_1
+        Y[y1 + s0 + uint64(2)] = a1_2
+        Y[y1 + s0 + uint64(3)] = a1_3
+        Y[y1 + s0 + uint64(4)] = a1_4
+        Y[y1 + s0 + uint64(5)] = a1_5
+        Y[y1 + s0 + uint64(6)] = a1_6
+        Y[y1 + s0 + uint64(7)] = a1_7
+        Y[y2 + s0 + uint64(0)] = a2_0
+        Y[y2 + s0 + uint64(1)] = a2_1
+        Y[y2 + s0 + uint64(2)] = a2_2
+        Y[y2 + s0 + uint64(3)] = a2_3
+        Y[y2 + s0 + uint64(4)] = a2_4
+        Y[y2 + s0 + uint64(5)] = a2_5
+        Y[y2 + s0 + uint64(6)] = a2_6
+        Y[y2 + s0 + uint64(7)] = a2_7
+        Y[y3 + s0 + uint64(0)] = a3_0
+        Y[y3 + s0 + uint64(1)] = a3_1
+        Y[y3 + s0 + uint64(2)] = a3_2
+        Y[y3 + s0 + uint64(3)] = a3_3
+        Y[y3 + s0 + uint64(4)] = a3_4
+        Y[y3 + s0 + uint64(5)] = a3_5
+        Y[y3 + s0 + uint64(6)] = a3_6
+        Y[y3 + s0 + uint64(7)] = a3_7
 
 
-@njit(inline='always')
-def wgrad4x1(X, xo, D, do, ld, blk0, blk1, acc, G, go, fo, i0, j0, first, last):
-    """``G[i, j] = sum_s X[i, s] D[j, s]`` for a 4x1 tile, lanes carried in ``acc``."""
+@njit
+def affine_r1_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk):
+    """Rows ``row0 .. row0+1``, columns ``s_begin + [0, nblk*8)`` of ``Y = W X``.
+
+    ``mode`` 0 adds the bias ``P[bo + row]``, 1 nothing.
+    """
     ul = uint64(ld)
-    zero = X.dtype.type(0)
-    x0row = uint64(xo) + uint64(i0 + 0) * ul
-    x1row = uint64(xo) + uint64(i0 + 1) * ul
-    x2row = uint64(xo) + uint64(i0 + 2) * ul
-    x3row = uint64(xo) + uint64(i0 + 3) * ul
-    d0row = uint64(do) + uint64(j0 + 0) * ul
-    p0_0 = uint64(((i0 + 0) * fo + j0 + 0) * 4)
-    p1_0 = uint64(((i0 + 1) * fo + j0 + 0) * 4)
-    p2_0 = uint64(((i0 + 2) * fo + j0 + 0) * 4)
-    p3_0 = uint64(((i0 + 3) * fo + j0 + 0) * 4)
-    if first:
-        a0_0_0 = zero
-        a0_0_1 = zero
-        a0_0_2 = zero
-        a0_0_3 = zero
-        a1_0_0 = zero
-        a1_0_1 = zero
-        a1_0_2 = zero
-        a1_0_3 = zero
-        a2_0_0 = zero
-        a2_0_1 = zero
-        a2_0_2 = zero
-        a2_0_3 = zero
-        a3_0_0 = zero
-        a3_0_1 = zero
-        a3_0_2 = zero
-        a3_0_3 = zero
-    else:
-        a0_0_0 = acc[p0_0 + uint64(0)]
-        a0_0_1 = acc[p0_0 + uint64(1)]
-        a0_0_2 = acc[p0_0 + uint64(2)]
-        a0_0_3 = acc[p0_0 + uint64(3)]
-        a1_0_0 = acc[p1_0 + uint64(0)]
-        a1_0_1 = acc[p1_0 + uint64(1)]
-        a1_0_2 = acc[p1_0 + uint64(2)]
-        a1_0_3 = acc[p1_0 + uint64(3)]
-        a2_0_0 = acc[p2_0 + uint64(0)]
-        a2_0_1 = acc[p2_0 + uint64(1)]
-        a2_0_2 = acc[p2_0 + uint64(2)]
-        a2_0_3 = acc[p2_0 + uint64(3)]
-        a3_0_0 = acc[p3_0 + uint64(0)]
-        a3_0_1 = acc[p3_0 + uint64(1)]
-        a3_0_2 = acc[p3_0 + uint64(2)]
-        a3_0_3 = acc[p3_0 + uint64(3)]
-    for blk in range(blk0 * 4, blk1 * 4):
-        s0 = uint64(blk * 4)
-        x0_0 = X[x0row + s0 + uint64(0)]
-        x0_1 = X[x0row + s0 + uint64(1)]
-        x0_2 = X[x0row + s0 + uint64(2)]
-        x0_3 = X[x0row + s0 + uint64(3)]
-        x1_0 = X[x1row + s0 + uint64(0)]
-        x1_1 = X[x1row + s0 + uint64(1)]
-        x1_2 = X[x1row + s0 + uint64(2)]
-        x1_3 = X[x1row + s0 + uint64(3)]
-        x2_0 = X[x2row + s0 + uint64(0)]
-        x2_1 = X[x2row + s0 + uint64(1)]
-        x2_2 = X[x2row + s0 + uint64(2)]
-        x2_3 = X[x2row + s0 + uint64(3)]
-        x3_0 = X[x3row + s0 + uint64(0)]
-        x3_1 = X[x3row + s0 + uint64(1)]
-        x3_2 = X[x3row + s0 + uint64(2)]
-        x3_3 = X[x3row + s0 + uint64(3)]
-        d0_0 = D[d0row + s0 + uint64(0)]
-        d0_1 = D[d0row + s0 + uint64(1)]
-        d0_2 = D[d0row + s0 + uint64(2)]
-        d0_3 = D[d0row + s0 + uint64(3)]
-        a0_0_0 += x0_0 * d0_0
-        a0_0_1 += x0_1 * d0_1
-        a0_0_2 += x0_2 * d0_2
-        a0_0_3 += x0_3 * d0_3
-        a1_0_0 += x1_0 * d0_0
-        a1_0_1 += x1_1 * d0_1
-        a1_0_2 += x1_2 * d0_2
-        a1_0_3 += x1_3 * d0_3
-        a2_0_0 += x2_0 * d0_0
-        a2_0_1 += x2_1 * d0_1
-        a2_0_2 += x2_2 * d0_2
-        a2_0_3 += x2_3 * d0_3
-        a3_0_0 += x3_0 * d0_0
-        a3_0_1 += x3_1 * d0_1
-        a3_0_2 += x3_2 * d0_2
-        a3_0_3 += x3_3 * d0_3
-    if last:
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 0)] = ((a0_0_0 + a0_0_1) + (a0_0_2 + a0_0_3))
-        G[uint64(go) + uint64((i0 + 1) * fo + j0 + 0)] = ((a1_0_0 + a1_0_1) + (a1_0_2 + a1_0_3))
-        G[uint64(go) + uint64((i0 + 2) * fo + j0 + 0)] = ((a2_0_0 + a2_0_1) + (a2_0_2 + a2_0_3))
-        G[uint64(go) + uint64((i0 + 3) * fo + j0 + 0)] = ((a3_0_0 + a3_0_1) + (a3_0_2 + a3_0_3))
-    else:
-        acc[p0_0 + uint64(0)] = a0_0_0
-        acc[p0_0 + uint64(1)] = a0_0_1
-        acc[p0_0 + uint64(2)] = a0_0_2
-        acc[p0_0 + uint64(3)] = a0_0_3
-        acc[p1_0 + uint64(0)] = a1_0_0
-        acc[p1_0 + uint64(1)] = a1_0_1
-        acc[p1_0 + uint64(2)] = a1_0_2
-        acc[p1_0 + uint64(3)] = a1_0_3
-        acc[p2_0 + uint64(0)] = a2_0_0
-        acc[p2_0 + uint64(1)] = a2_0_1
-        acc[p2_0 + uint64(2)] = a2_0_2
-        acc[p2_0 + uint64(3)] = a2_0_3
-        acc[p3_0 + uint64(0)] = a3_0_0
-        acc[p3_0 + uint64(1)] = a3_0_1
-        acc[p3_0 + uint64(2)] = a3_0_2
-        acc[p3_0 + uint64(3)] = a3_0_3
+    zero = P.dtype.type(0)
+    r0 = uint64(row0 + 0)
+    y0 = uint64(yo) + r0 * ul
+    w0base = uint64(wo) + r0 * uint64(rs)
+    bias0 = P[uint64(bo) + r0] if mode == 0 else zero
+    for blk in range(nblk):
+        s0 = uint64(s_begin + blk * 8)
+        a0_0 = bias0
+        a0_1 = bias0
+        a0_2 = bias0
+        a0_3 = bias0
+        a0_4 = bias0
+        a0_5 = bias0
+        a0_6 = bias0
+        a0_7 = bias0
+        for q in range(nred):
+            xq = uint64(xo) + uint64(q) * ul + s0
+            wq = uint64(q) * uint64(cs)
+            x0 = X[xq + uint64(0)]
+            x1 = X[xq + uint64(1)]
+            x2 = X[xq + uint64(2)]
+            x3 = X[xq + uint64(3)]
+            x4 = X[xq + uint64(4)]
+            x5 = X[xq + uint64(5)]
+            x6 = X[xq + uint64(6)]
+            x7 = X[xq + uint64(7)]
+            w0 = P[w0base + wq]
+            a0_0 += w0 * x0
+            a0_1 += w0 * x1
+            a0_2 += w0 * x2
+            a0_3 += w0 * x3
+            a0_4 += w0 * x4
+            a0_5 += w0 * x5
+            a0_6 += w0 * x6
+            a0_7 += w0 * x7
+        Y[y0 + s0 + uint64(0)] = a0_0
+        Y[y0 + s0 + uint64(1)] = a0_1
+        Y[y0 + s0 + uint64(2)] = a0_2
+        Y[y0 + s0 + uint64(3)] = a0_3
+        Y[y0 + s0 + uint64(4)] = a0_4
+        Y[y0 + s0 + uint64(5)] = a0_5
+        Y[y0 + s0 + uint64(6)] = a0_6
+        Y[y0 + s0 + uint64(7)] = a0_7
 
 
-@njit(inline='always')
-def wgrad1x2(X, xo, D, do, ld, blk0, blk1, acc, G, go, fo, i0, j0, first, last):
-    """``G[i, j] = sum_s X[i, s] D[j, s]`` for a 1x2 tile, lanes carried in ``acc``."""
-    ul = uint64(ld)
-    zero = X.dtype.type(0)
-    x0row = uint64(xo) + uint64(i0 + 0) * ul
-    d0row = uint64(do) + uint64(j0 + 0) * ul
-    d1row = uint64(do) + uint64(j0 + 1) * ul
-    p0_0 = uint64(((i0 + 0) * fo + j0 + 0) * 4)
-    p0_1 = uint64(((i0 + 0) * fo + j0 + 1) * 4)
-    if first:
-        a0_0_0 = zero
-        a0_0_1 = zero
-        a0_0_2 = zero
-        a0_0_3 = zero
-        a0_1_0 = zero
-        a0_1_1 = zero
-        a0_1_2 = zero
-        a0_1_3 = zero
-    else:
-        a0_0_0 = acc[p0_0 + uint64(0)]
-        a0_0_1 = acc[p0_0 + uint64(1)]
-        a0_0_2 = acc[p0_0 + uint64(2)]
-        a0_0_3 = acc[p0_0 + uint64(3)]
-        a0_1_0 = acc[p0_1 + uint64(0)]
-        a0_1_1 = acc[p0_1 + uint64(1)]
-        a0_1_2 = acc[p0_1 + uint64(2)]
-        a0_1_3 = acc[p0_1 + uint64(3)]
-    for blk in range(blk0 * 4, blk1 * 4):
-        s0 = uint64(blk * 4)
-        x0_0 = X[x0row + s0 + uint64(0)]
-        x0_1 = X[x0row + s0 + uint64(1)]
-        x0_2 = X[x0row + s0 + uint64(2)]
-        x0_3 = X[x0row + s0 + uint64(3)]
-        d0_0 = D[d0row + s0 + uint64(0)]
-        d0_1 = D[d0row + s0 + uint64(1)]
-        d0_2 = D[d0row + s0 + uint64(2)]
-        d0_3 = D[d0row + s0 + uint64(3)]
-        d1_0 = D[d1row + s0 + uint64(0)]
-        d1_1 = D[d1row + s0 + uint64(1)]
-        d1_2 = D[d1row + s0 + uint64(2)]
-        d1_3 = D[d1row + s0 + uint64(3)]
-        a0_0_0 += x0_0 * d0_0
-        a0_0_1 += x0_1 * d0_1
-        a0_0_2 += x0_2 * d0_2
-        a0_0_3 += x0_3 * d0_3
-        a0_1_0 += x0_0 * d1_0
-        a0_1_1 += x0_1 * d1_1
-        a0_1_2 += x0_2 * d1_2
-        a0_1_3 += x0_3 * d1_3
-    if last:
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 0)] = ((a0_0_0 + a0_0_1) + (a0_0_2 + a0_0_3))
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 1)] = ((a0_1_0 + a0_1_1) + (a0_1_2 + a0_1_3))
-    else:
-        acc[p0_0 + uint64(0)] = a0_0_0
-        acc[p0_0 + uint64(1)] = a0_0_1
-        acc[p0_0 + uint64(2)] = a0_0_2
-        acc[p0_0 + uint64(3)] = a0_0_3
-        acc[p0_1 + uint64(0)] = a0_1_0
-        acc[p0_1 + uint64(1)] = a0_1_1
-        acc[p0_1 + uint64(2)] = a0_1_2
-        acc[p0_1 + uint64(3)] = a0_1_3
-
-
-@njit(inline='always')
-def wgrad1x1(X, xo, D, do, ld, blk0, blk1, acc, G, go, fo, i0, j0, first, last):
-    """``G[i, j] = sum_s X[i, s] D[j, s]`` for a 1x1 tile, lanes carried in ``acc``."""
-    ul = uint64(ld)
-    zero = X.dtype.type(0)
-    x0row = uint64(xo) + uint64(i0 + 0) * ul
-    d0row = uint64(do) + uint64(j0 + 0) * ul
-    p0_0 = uint64(((i0 + 0) * fo + j0 + 0) * 4)
-    if first:
-        a0_0_0 = zero
-        a0_0_1 = zero
-        a0_0_2 = zero
-        a0_0_3 = zero
-    else:
-        a0_0_0 = acc[p0_0 + uint64(0)]
-        a0_0_1 = acc[p0_0 + uint64(1)]
-        a0_0_2 = acc[p0_0 + uint64(2)]
-        a0_0_3 = acc[p0_0 + uint64(3)]
-    for blk in range(blk0 * 4, blk1 * 4):
-        s0 = uint64(blk * 4)
-        x0_0 = X[x0row + s0 + uint64(0)]
-        x0_1 = X[x0row + s0 + uint64(1)]
-        x0_2 = X[x0row + s0 + uint64(2)]
-        x0_3 = X[x0row + s0 + uint64(3)]
-        d0_0 = D[d0row + s0 + uint64(0)]
-        d0_1 = D[d0row + s0 + uint64(1)]
-        d0_2 = D[d0row + s0 + uint64(2)]
-        d0_3 = D[d0row + s0 + uint64(3)]
-        a0_0_0 += x0_0 * d0_0
-        a0_0_1 += x0_1 * d0_1
-        a0_0_2 += x0_2 * d0_2
-        a0_0_3 += x0_3 * d0_3
-    if last:
-        G[uint64(go) + uint64((i0 + 0) * fo + j0 + 0)] = ((a0_0_0 + a0_0_1) + (a0_0_2 + a0_0_3))
-    else:
-        acc[p0_0 + uint64(0)] = a0_0_0
-        acc[p0_0 + uint64(1)] = a0_0_1
-        acc[p0_0 + uint64(2)] = a0_0_2
-        acc[p0_0 + uint64(3)] = a0_0_3
-
-
-@njit(inline='always')
+@njit
 def rowsum(D, do, ld, nblk, row, out, oo):
     """``out[oo] = sum_s D[row, s]``; fixed summation order."""
     drow = uint64(do) + uint64(row) * uint64(ld)
@@ -844,9 +550,3 @@ def rowsum(D, do, ld, nblk, row, out, oo):
         a2 += D[drow + s0 + uint64(2)]
         a3 += D[drow + s0 + uint64(3)]
     out[oo] = ((a0 + a1) + (a2 + a3))
-
-
-wgrad_tile = wgrad4x2
-wgrad_rows = wgrad4x1
-wgrad_cols = wgrad1x2
-wgrad_one = wgrad1x1

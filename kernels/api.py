@@ -288,8 +288,9 @@ def train_batch(
     recorded); ``status`` / ``div_step`` (int64, per network) the outcome.
 
     ``threads`` sets Numba's thread count for this call only (restored after).
-    Networks are handed to threads one at a time (chunk size 1) so a batch that mixes
-    depths keeps every thread busy; no result depends on which thread ran what.
+    Networks are packed into one bin per thread by estimated cost (longest first), so a
+    batch that mixes depths keeps every thread busy; no result depends on which thread
+    ran what, because each network runs start to end on one thread.
     """
     import numba
 
@@ -298,9 +299,46 @@ def train_batch(
     old_threads = numba.get_num_threads()
     try:
         if threads is not None:
-            numba.set_num_threads(int(threads))
-        with numba.parallel_chunksize(1):
-            train_batch_flat(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
-                             xte, yte, tel, tel_off, status, div_step)  # fmt: skip
+            if int(threads) < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}")
+            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        order, bin_off = balance(batch_costs(p_off, tables, t_off, icfg, dinfo),
+                                 numba.get_num_threads())  # fmt: skip
+        train_batch_flat(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte,
+                         yte, tel, tel_off, status, div_step, order, bin_off)  # fmt: skip
     finally:
         numba.set_num_threads(old_threads)
+
+
+def batch_costs(p_off, tables, t_off, icfg, dinfo) -> np.ndarray:
+    """Estimated FLOPs of every network of a packed batch (training + evaluations)."""
+    from .trainer import D_NTE, D_NTR, I_DATA, I_EVAL, I_STEPS
+
+    costs = np.empty(p_off.shape[0] - 1)
+    for k in range(costs.shape[0]):
+        tab = tables[t_off[k] : t_off[k + 1]]
+        s = float(np.sum(tab[:, 0] * tab[:, 1]))
+        d = dinfo[icfg[k, I_DATA]]
+        steps = float(icfg[k, I_STEPS])
+        evals = steps / icfg[k, I_EVAL] + 2
+        costs[k] = 6 * s * d[D_NTR] * steps + 2 * s * (d[D_NTR] + d[D_NTE]) * evals
+    return costs
+
+
+def balance(costs: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Longest-processing-time-first packing of jobs into ``n_bins`` bins.
+
+    Returns ``order`` (job indices, bin after bin) and ``bin_off`` (n_bins + 1).
+    Deterministic: ties go to the lowest job index and the emptiest, lowest bin.
+    """
+    n_bins = max(1, min(int(n_bins), costs.shape[0]))
+    loads = np.zeros(n_bins)
+    members: list[list[int]] = [[] for _ in range(n_bins)]
+    for k in np.argsort(-costs, kind="stable"):
+        b = int(np.argmin(loads))
+        members[b].append(int(k))
+        loads[b] += costs[k]
+    order = np.array([k for m in members for k in m], dtype=np.int64)
+    bin_off = np.zeros(n_bins + 1, dtype=np.int64)
+    bin_off[1:] = np.cumsum([len(m) for m in members])
+    return order, bin_off

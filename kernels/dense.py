@@ -20,22 +20,24 @@ import numpy as np
 from ._jit import njit
 from ._micro import (
     SB,
-    WG_LANES,
-    affine_rows1,
-    affine_rows4,
+        affine_r1_l8,
+    affine_r1_l16,
+    affine_r4_l8,
+    affine_r4_l16,
     rowsum,
-    wgrad_cols,
-    wgrad_one,
-    wgrad_rows,
-    wgrad_tile,
 )
 from .activations import apply_activation, scale_by_derivative
-from .settings import CHUNK_SAMPLES, WGRAD_BLOCK
+from .settings import CHUNK_SAMPLES
 
-WG_I, WG_J = WGRAD_BLOCK
-# Sample blocks per chunk: a chunk of inputs stays in L1 while every row block
-# (or weight tile) uses it, instead of streaming all samples from L2 per row block.
+# 16-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
+# block uses it, instead of streaming all columns from L2 once per row block.
 CHUNK = max(1, CHUNK_SAMPLES // SB)
+
+
+# Integer constants as typed values, not literals: a literal argument makes Numba
+# compile a separate specialisation of ``affine`` per call site (3x the compile time).
+I0 = np.int64(0)
+I1 = np.int64(1)
 
 
 @njit(inline="always")
@@ -57,75 +59,70 @@ def unit_offset(table, k):
 
 @njit
 def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n):
-    """``Y[r, s] = init + sum_q P[wo + r*rs + q*cs] X[q, s]`` for ``r < nrows``, ``s < n``.
+    """``Y[r, c] = init + sum_q P[wo + r*rs + q*cs] X[q, c]`` for ``r < nrows``, ``c < n``.
 
-    ``mode`` 0 starts from the bias ``P[bo + r]``, 1 from zero, 2 from ``Y`` itself.
-    ``rs, cs = 1, fan_out`` is the forward ``W^T h``; ``fan_out, 1`` is ``W d``.
+    ``X`` and ``Y`` are row-major with ``n`` columns. ``mode`` 0 starts from the bias
+    ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out`` is the
+    forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
+    16-wide blocks, then one 8-wide block, then a scalar tail (< 8).
     """
-    nblk = n // SB
-    for b0 in range(0, nblk, CHUNK):
-        b1 = min(b0 + CHUNK, nblk)
+    n16 = n // 16
+    for b0 in range(0, n16, CHUNK):
+        nb = min(CHUNK, n16 - b0)
         r = 0
         while r + 4 <= nrows:
-            affine_rows4(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0, b1)
+            affine_r4_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * 16, nb)
             r += 4
         while r < nrows:
-            affine_rows1(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0, b1)
+            affine_r1_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * 16, nb)
             r += 1
+    c = n16 * 16
+    if n - c >= 8:
+        r = 0
+        while r + 4 <= nrows:
+            affine_r4_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1)
+            r += 4
+        while r < nrows:
+            affine_r1_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1)
+            r += 1
+        c += 8
     zero = P.dtype.type(0)
     for r in range(nrows):
-        for s in range(nblk * SB, n):
-            if mode == 0:
-                acc = P[bo + r]
-            elif mode == 1:
-                acc = zero
-            else:
-                acc = Y[yo + r * n + s]
+        for s in range(c, n):
+            acc = P[bo + r] if mode == 0 else zero
             for q in range(nred):
                 acc += P[wo + r * rs + q * cs] * X[xo + q * n + s]
             Y[yo + r * n + s] = acc
 
 
+@njit(inline="always")
+def transpose_rows(D, do, rows, n, DT):
+    """``DT[s * rows + j] = D[do + j * n + s]``: feature-major rows to sample-major."""
+    for s0 in range(0, n - n % 8, 8):
+        for j in range(rows):
+            src = D[do + j * n + s0 : do + j * n + s0 + 8]
+            for t in range(8):
+                DT[(s0 + t) * rows + j] = src[t]
+    for s in range(n - n % 8, n):
+        for j in range(rows):
+            DT[s * rows + j] = D[do + j * n + s]
+
+
 @njit
-def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo):
-    """``G[W] = X D^T`` (fan_in x fan_out) and ``G[b] = sum_s D`` over ``n`` samples."""
+def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo, DT):
+    """``G[W] = X D^T`` (fan_in x fan_out) and ``G[b] = sum_s D`` over ``n`` samples.
+
+    ``D`` is transposed into the scratch ``DT`` (at least ``n * fo``) so that the
+    product is the same broadcast-and-FMA kernel as the forward pass, with the
+    output units as vector lanes and a sequential sum over samples per entry.
+    """
+    transpose_rows(D, do, fo, n, DT)
+    affine(X, xo, n, I1, fi, n, I0, I1, DT, I0, G, wo, fo)
     nblk = n // SB
-    acc = np.empty(fi * fo * WG_LANES, G.dtype)
-    nchunks = max(1, (nblk + CHUNK - 1) // CHUNK)
-    for c in range(nchunks):
-        b0 = c * CHUNK
-        b1 = min(b0 + CHUNK, nblk)
-        first = c == 0
-        last = c == nchunks - 1
-        i = 0
-        while i + WG_I <= fi:
-            j = 0
-            while j + WG_J <= fo:
-                wgrad_tile(X, xo, D, do, n, b0, b1, acc, G, wo, fo, i, j, first, last)
-                j += WG_J
-            while j < fo:
-                wgrad_rows(X, xo, D, do, n, b0, b1, acc, G, wo, fo, i, j, first, last)
-                j += 1
-            i += WG_I
-        while i < fi:
-            j = 0
-            while j + WG_J <= fo:
-                wgrad_cols(X, xo, D, do, n, b0, b1, acc, G, wo, fo, i, j, first, last)
-                j += WG_J
-            while j < fo:
-                wgrad_one(X, xo, D, do, n, b0, b1, acc, G, wo, fo, i, j, first, last)
-                j += 1
-            i += 1
     for j in range(fo):
         rowsum(D, do, n, nblk, j, G, bo + j)
     tail = nblk * SB
     if tail < n:
-        for i in range(fi):
-            for j in range(fo):
-                acc = G[wo + i * fo + j]
-                for s in range(tail, n):
-                    acc += X[xo + i * n + s] * D[do + j * n + s]
-                G[wo + i * fo + j] = acc
         for j in range(fo):
             acc = G[bo + j]
             for s in range(tail, n):
@@ -145,10 +142,10 @@ def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
         fo = table[k, 1]
         wo = table[k, 2]
         bo = table[k, 3]
-        if k == 0:
-            affine(P, wo, 1, fo, fo, fi, bo, 0, X, 0, Z, row * n, n)
-        else:
-            affine(P, wo, 1, fo, fo, fi, bo, 0, H, prev * n, Z, row * n, n)
+        # One call site: every extra one is another inlined copy for LLVM to compile.
+        src_buf = X if k == 0 else H
+        src_off = 0 if k == 0 else prev * n
+        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, Z, row * n, n)
         if k < n_hidden:
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
@@ -170,6 +167,12 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
     n_hidden = nl - 1
     out_row = unit_offset(table, n_hidden)
     n_out = table[n_hidden, 1]
+    max_fo = 0
+    for k in range(nl):
+        max_fo = max(max_fo, table[k, 1])
+    # Scratch for the transposed dL/dz (weight gradients) and for W d when it must be
+    # added to a skip contribution: fan_in of a layer <= max fan_out or n_in.
+    DT = np.empty(max(max_fo, table[0, 0]) * n, D.dtype)
     for i in range(n_out * n):
         D[out_row * n + i] = dout[i]
     for k in range(nl - 1, -1, -1):
@@ -188,13 +191,16 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
                 so = unit_offset(table, src) * n
                 for i in range(fo * n):
                     D[so + i] = D[row * n + i]
-        if k == 0:
-            weight_grad(X, 0, D, row * n, n, grad, wo, bo, fi, fo)
-        else:
-            prev = row - fi
-            weight_grad(H, prev * n, D, row * n, n, grad, wo, bo, fi, fo)
+        prev = row - fi
+        src_buf = X if k == 0 else H
+        src_off = 0 if k == 0 else prev * n
+        weight_grad(src_buf, src_off, D, row * n, n, grad, wo, bo, fi, fo, DT)
+        if k > 0:
             below = k - 1
-            mode = 1
-            if rblock > 0 and below >= 0 and skip_source(below + rblock, n_hidden, rblock) == below:
-                mode = 2
-            affine(P, wo, fo, 1, fi, fo, 0, mode, D, row * n, D, prev * n, n)
+            if rblock > 0 and skip_source(below + rblock, n_hidden, rblock) == below:
+                # dL/dh_below already holds its skip contribution: add W d to it.
+                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, DT, I0, n)
+                for i in range(fi * n):
+                    D[prev * n + i] += DT[i]
+            else:
+                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n)

@@ -13,12 +13,14 @@ FASTMATH: frozenset[str] = frozenset({"contract"})
 
 # Samples are processed in blocks of this many so the innermost loops have
 # compile-time trip counts that LLVM fully unrolls and vectorises.
-SAMPLE_BLOCK: int = 16
-# Weight gradients reduce over samples: each (row, column) entry keeps this many
-# partial sums (one vector register), for a tile of WGRAD_BLOCK rows x columns.
-WGRAD_LANES: int = 4
-WGRAD_BLOCK: tuple[int, int] = (4, 2)
-# Samples per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
+# Vector widths (columns per micro-kernel call) of the generated affine kernels:
+# a row of any length is covered by 16-wide blocks, then one 8-wide block, leaving at
+# most 7 columns to a scalar loop. Each extra width costs ~1 s of cold compile.
+AFFINE_LANES: tuple[int, ...] = (16, 8)
+SAMPLE_BLOCK: int = AFFINE_LANES[0]
+# Bias gradients sum each unit over samples with this many partial sums.
+ROWSUM_LANES: int = 4
+# Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128
 
 # Integer codes shared by the compiled kernels and the Python layer.
