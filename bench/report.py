@@ -1,0 +1,103 @@
+"""Measure the README's performance table: ``python -m bench.report [--repeats 3]``.
+
+Everything is measured side by side in one process (medians of ``--repeats``), so
+ratios hold even on a noisy shared machine. The NumPy reference trainer is timed on a
+slice of each workload (it is a plain Python loop; its cost per network does not
+depend on how many networks there are) and compared per FLOP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numba
+
+import fastdepth as fd
+from bench.workloads import W1_DEPTHS, small_runs, w1_gflop, w1_runs
+
+
+def _time(fn, repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _subprocess_seconds(code: str, env: dict) -> float:
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=50, help="W1 seeds (50 = the full workload)")
+    args = ap.parse_args(argv)
+    rows = []
+    cores = numba.config.NUMBA_NUM_THREADS
+
+    w1 = w1_runs(args.seeds)
+    g = w1_gflop(w1)
+    fd.train_many(w1_runs(1, steps=3))
+    fd.train_many(w1_runs(1, steps=3, dtype="float32"))
+    t2 = _time(lambda: fd.train_many(w1, threads=2), args.repeats)
+    rows.append(("W1 float64, 2 threads", f"{t2:.1f} s", f"{g / t2:.1f}"))
+    t1 = _time(lambda: fd.train_many(w1, threads=1), args.repeats)
+    rows.append(("W1 float64, 1 thread", f"{t1:.1f} s", f"{g / t1:.1f}"))
+    t32 = _time(lambda: fd.train_many(w1_runs(args.seeds, "float32"), threads=2), args.repeats)
+    rows.append(("W1 float32, 2 threads", f"{t32:.1f} s", f"{g / t32:.1f}"))
+    per_depth = _time(
+        lambda: [fd.train_many([r for r in w1 if r.depth == d], threads=2) for d in W1_DEPTHS],
+        args.repeats,
+    )
+    ref_slice = w1_runs(1)  # one network per depth
+    tr = _time(lambda: fd.train_many(ref_slice, backend="reference"), 1)
+    g_ref = w1_gflop(ref_slice) / tr
+    rows.append(("W1 NumPy reference (1 seed per depth)", f"{tr:.1f} s", f"{g_ref:.2f}"))
+
+    small = small_runs(50)
+    gs = w1_gflop(small)
+    fd.train_many(small[:2])
+    ts = _time(lambda: fd.train_many(small, threads=2), args.repeats)
+    rows.append(("small (N=200, w8, d1-8, 2000 steps) x 50 seeds, 2 threads", f"{ts:.1f} s",
+                 f"{gs / ts:.1f}"))  # fmt: skip
+    small_ref = small_runs(1)
+    tsr = _time(lambda: fd.train_many(small_ref, backend="reference"), 1)
+    gs_ref = w1_gflop(small_ref) / tsr
+    rows.append(("small, NumPy reference (1 seed per depth)", f"{tsr:.1f} s", f"{gs_ref:.2f}"))
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        code = ("import time; t=time.perf_counter(); import fastdepth as fd; "
+                "fd.train_many([fd.RunConfig(dataset='rings', depth=2, epochs=2)]); "
+                "print(time.perf_counter()-t)")  # fmt: skip
+        cold = _subprocess_seconds(code, env)
+        warm = _subprocess_seconds(code, env)
+
+    print(f"fastdepth {fd.__version__}, numba {numba.__version__}, {cores} cores, "
+          f"W1 = {g:.1f} GFLOP, medians of {args.repeats}\n")  # fmt: skip
+    print("| workload | wall time | GFLOP/s |\n|---|---:|---:|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    print()
+    print(f"- speed-up 1 -> 2 threads on W1: {t1 / t2:.2f}x")
+    print(f"- float32 / float64 throughput: {t2 / t32:.2f}x")
+    print(f"- compiled / NumPy reference, W1 (2 threads): {g / t2 / g_ref:.1f}x")
+    print(f"- compiled / NumPy reference, small problems (2 threads): {gs / ts / gs_ref:.1f}x")
+    print(f"- W1 as one mixed batch vs the sum of its 5 per-depth batches: {t2 / per_depth:.3f}")
+    print(f"- cold start (import + compile + first run, empty cache): {cold:.1f} s")
+    print(f"- warm start (new process, cached kernels, first run done): {warm:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The benchmark workloads of DESIGN.md, as run configs (public API only)."""
+
+from __future__ import annotations
+
+import fastdepth as fd
+
+W1_DEPTHS = (1, 2, 4, 6, 8)
+W1_GFLOP = 1284.8  # for 50 seeds
+
+
+def w1_runs(seeds: int = 50, dtype: str = "float64", steps: int = 1000) -> list[fd.RunConfig]:
+    """Workload W1: nested rings (N=1000), width 16, ReLU, He, full-batch GD lr 0.05.
+
+    Loss and every layer's gradient norm are logged every step; accuracy is evaluated
+    at the start and the end only (``eval_every = steps``), as W1 counts training FLOPs.
+    """
+    base = fd.RunConfig(dataset="rings", n_train=1000, n_test=1000, width=16, activation="relu",
+                        init="he", loss="bce", optimizer="sgd", lr=0.05, epochs=steps,
+                        log_every=1, eval_every=steps, dtype=dtype)  # fmt: skip
+    return [base.replace(depth=d, seed=s) for d in W1_DEPTHS for s in range(seeds)]
+
+
+def w1_gflop(runs: list[fd.RunConfig]) -> float:
+    """Training FLOPs of ``runs`` in GFLOP (DESIGN.md's 6 S - 4 w per sample and step)."""
+    return sum(r.layout().flops_per_sample * r.n_train * r.n_steps for r in runs) / 1e9
+
+
+def small_runs(seeds: int = 50) -> list[fd.RunConfig]:
+    """Small problems: N = 200, width 8, depths 1-8, 2000 steps (Python overhead dominates NumPy)."""
+    base = fd.RunConfig(dataset="rings", n_train=200, n_test=200, width=8, epochs=2000, lr=0.05,
+                        log_every=1, eval_every=2000)  # fmt: skip
+    return [base.replace(depth=d, seed=s) for d in range(1, 9) for s in range(seeds)]
