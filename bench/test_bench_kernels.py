@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import fastdepth.kernels as K
 import numpy as np
 import pytest
-
-import fastdepth.kernels as K
 from fastdepth.kernels import reference as R
 
 IMPLS = {"compiled": K, "reference": R}
-SIZES = {"w16xd8-n1000": ([16] * 8, 1000), "w8xd4-n200": ([8] * 4, 200), "w32xd2-n64": ([32] * 2, 64)}
+SIZES = {
+    "w16xd8-n1000": ([16] * 8, 1000),
+    "w8xd4-n200": ([8] * 4, 200),
+    "w32xd2-n64": ([32] * 2, 64),
+}
 
 
 def _case(size: str):

@@ -26,7 +26,10 @@ def w1_gflop(runs: list[fd.RunConfig]) -> float:
 
 
 def small_runs(seeds: int = 50) -> list[fd.RunConfig]:
-    """Small problems: N = 200, width 8, depths 1-8, 2000 steps (Python overhead dominates NumPy)."""
+    """Small problems: N = 200, width 8, depths 1-8, 2000 steps.
+
+    Here Python overhead, not arithmetic, is what a NumPy loop pays.
+    """
     base = fd.RunConfig(dataset="rings", n_train=200, n_test=200, width=8, epochs=2000, lr=0.05,
                         log_every=1, eval_every=2000)  # fmt: skip
     return [base.replace(depth=d, seed=s) for d in range(1, 9) for s in range(seeds)]

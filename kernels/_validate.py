@@ -45,7 +45,8 @@ def float_array(name: str, a, ndim: int, dtype=None, shape=None, finite: bool = 
         )
     if dtype is not None and a.dtype != dtype:
         raise TypeError(
-            f"{name} has dtype {a.dtype} but the parameters are {dtype}: all arrays of a call share one dtype"
+            f"{name} has dtype {a.dtype} but the parameters are {dtype}: "
+            "all arrays of a call share one dtype"
         )
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")

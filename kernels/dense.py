@@ -20,7 +20,7 @@ import numpy as np
 from ._jit import njit
 from ._micro import (
     SB,
-        affine_r1_l8,
+    affine_r1_l8,
     affine_r1_l16,
     affine_r4_l8,
     affine_r4_l16,

@@ -11,7 +11,10 @@ from ._jit import njit
 
 @njit
 def layer_grad_norms_flat(grad, table, out, oo):
-    """``out[oo + k] = ||dL/dW_k||_F`` per layer (weights only); return the total norm (all params)."""
+    """``out[oo + k] = ||dL/dW_k||_F`` per layer (weights only); return the total norm.
+
+    The total covers every parameter, biases included.
+    """
     total = 0.0
     for i in range(grad.shape[0]):
         total += np.float64(grad[i]) * np.float64(grad[i])

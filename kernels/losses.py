@@ -31,7 +31,10 @@ def bce_flat(Y, yo, target, n, dY, do):
 
 @njit
 def mse_flat(Y, yo, target, n, dY, do):
-    """Mean squared error ``mean((z - y)^2)``; writes ``2 (z - y) / n`` to ``dY``; returns the loss."""
+    """Mean squared error ``mean((z - y)^2)``; writes ``2 (z - y) / n`` to ``dY``.
+
+    Returns the loss.
+    """
     total = 0.0
     inv_n = 1.0 / n
     for s in range(n):

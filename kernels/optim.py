@@ -60,7 +60,7 @@ def grad_norm(grad):
 
 @njit
 def clip_grad_norm(grad, max_norm):
-    """Scale ``grad`` so its norm is at most ``max_norm`` (``clip_grad_norm_``); return the norm before."""
+    """Scale ``grad`` to norm ``<= max_norm`` (``clip_grad_norm_``); return the norm before."""
     total = grad_norm(grad)
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:

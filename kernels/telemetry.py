@@ -31,8 +31,9 @@ def telemetry_layout(n_layers: int, n_steps: int, log_every: int, eval_every: in
         ``{"log": (offset, (n_log, 2 + n_layers)), "eval": (offset, (n_eval, 4 + 2 h)),
         "init": (offset, (2 n_layers + 2 h + 1,)), "size": total}``. Log rows are
         ``loss, grad_norm, grad_norm_<k>...``; eval rows ``train_loss, train_acc,
-        test_loss, test_acc, dead_<k>..., act_sq_<k>...``; the init block is ``grad_norm[n_layers], signal_norm[n_layers], act_sq[h], dead[h],
-        born_dead`` and ``h = n_layers - 1``.
+        test_loss, test_acc, dead_<k>..., act_sq_<k>...``; the init block is
+        ``grad_norm[n_layers], signal_norm[n_layers], act_sq[h], dead[h], born_dead``
+        and ``h = n_layers - 1``.
     """
     nh = n_layers - 1
     n_log = n_log_points(n_steps, log_every)

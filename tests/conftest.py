@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fastdepth.kernels import Layout
 from fastdepth.kernels.settings import ACTIVATIONS
 

@@ -6,11 +6,11 @@ change a sign in ``kernels/dense.py`` and watch them fail).
 
 from __future__ import annotations
 
+import fastdepth.kernels as K
 import numpy as np
 import pytest
-
-import fastdepth.kernels as K
 from fastdepth.kernels import reference as R
+
 from tests.conftest import ACTS, assert_close, random_case
 
 DTYPES = [np.float64, np.float32]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import inspect
 
+import fastdepth.kernels as K
 import numpy as np
 import pytest
-
-import fastdepth.kernels as K
 from fastdepth.kernels import reference as R
 
 BACKENDS = [K, R]
@@ -123,7 +122,9 @@ def test_layout_offsets_pack_unpack_and_errors():
     assert lay.n_params == 3 * 5 + 5 + 5 * 2 + 2 + 2 * 1 + 1
     assert lay.table.tolist() == [[3, 5, 0, 15], [5, 2, 20, 30], [2, 1, 32, 34]]
     rng = np.random.default_rng(0)
-    params = [(rng.standard_normal((a, b)), rng.standard_normal(b)) for a, b in [(3, 5), (5, 2), (2, 1)]]
+    params = [
+        (rng.standard_normal((a, b)), rng.standard_normal(b)) for a, b in [(3, 5), (5, 2), (2, 1)]
+    ]
     flat = lay.pack(params)
     for (W, b), (W2, b2) in zip(params, lay.unpack(flat), strict=True):
         np.testing.assert_array_equal(W, W2)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fastdepth.kernels import Layout
 from fastdepth.kernels import reference as R
+
 from tests.conftest import ACTS
 
 H_STEP = 1e-6

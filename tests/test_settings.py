@@ -38,9 +38,8 @@ def test_generated_micro_kernels_are_up_to_date():
 
 def test_slp_vectoriser_is_scoped_to_fastdepth():
     # Enabling SLP for our kernels must not leak into the user's other Numba code.
-    from numba.core import config
-
     import fastdepth.kernels as K
+    from numba.core import config
 
     before = config.SLP_VECTORIZE
     K.activation(__import__("numpy").zeros(3), "relu")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastdepth.kernels.telemetry import telemetry_size
 
 import fastdepth as fd
 from fastdepth.engine import pack_batch, run_batch, unpack_results
-from fastdepth.kernels.telemetry import telemetry_size
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu", "identity"]
 
 
 def _random_run(rng: np.random.Generator, steps: int) -> fd.RunConfig:
     loss = "mse" if rng.random() < 0.25 else "bce"
-    dataset = "regression1d" if loss == "mse" else str(rng.choice(["circle", "rings", "xor", "moons"]))
+    dataset = (
+        "regression1d" if loss == "mse" else str(rng.choice(["circle", "rings", "xor", "moons"]))
+    )
     residual = bool(rng.random() < 0.4)
     depth = int(rng.integers(1, 5)) + (2 if residual else 0)
     opt = str(rng.choice(["sgd", "momentum", "adam"]))
@@ -77,7 +79,9 @@ def _check_against_reference(seed: int) -> float:
     for (W, b), (Wr, br) in zip(res_k.final_params, res_r.final_params, strict=True):
         err = max(err, _rel_err(W, Wr), _rel_err(b, br))
     if err >= 1e-9:
-        sensitivity = _rel_err(_telemetry(_trained(run, "reference", nudge=True)), _telemetry(res_r))
+        sensitivity = _rel_err(
+            _telemetry(_trained(run, "reference", nudge=True)), _telemetry(res_r)
+        )
         assert err <= 10 * sensitivity, (
             f"{run}: compiled vs reference {err:.2e}, but the reference's own 1-ulp "
             f"sensitivity is only {sensitivity:.2e}"
@@ -98,7 +102,8 @@ def test_every_activation_optimizer_and_batch_mode_is_covered_by_the_random_conf
 @pytest.mark.parametrize("act", ACTS)
 def test_each_activation_trains_like_the_reference(act):
     run = fd.RunConfig(dataset="circle", n_train=40, n_test=20, depth=3, width=6, activation=act,
-                       optimizer="adam", lr=0.01, epochs=300, batch_size=16, eval_every=25)  # fmt: skip
+                       optimizer="adam", lr=0.01, epochs=300, batch_size=16,
+                       eval_every=25)  # fmt: skip
     a = _telemetry(fd.train_many([run])[0])
     b = _telemetry(fd.train_many([run], backend="reference")[0])
     assert _rel_err(a, b) < 1e-9
@@ -113,7 +118,8 @@ def _fingerprint(res: fd.RunResult) -> bytes:
 
 def test_bit_reproducible_across_threads_neighbours_and_repeats():
     target = fd.RunConfig(dataset="rings", n_train=200, n_test=50, depth=4, width=8, epochs=150,
-                          batch_size=32, optimizer="momentum", lr=0.02, seed=3, eval_every=10)  # fmt: skip
+                          batch_size=32, optimizer="momentum", lr=0.02, seed=3,
+                          eval_every=10)  # fmt: skip
     rng = np.random.default_rng(0)
     others = [
         fd.RunConfig(dataset=str(rng.choice(["rings", "circle"])), n_train=200, n_test=50,
@@ -202,7 +208,9 @@ def test_same_seed_different_lr_starts_from_the_same_weights():
 
 
 def test_minibatch_order_is_keyed_by_run_and_epoch():
-    run = fd.RunConfig(dataset="circle", n_train=64, n_test=16, depth=2, width=4, epochs=3, batch_size=16)
+    run = fd.RunConfig(
+        dataset="circle", n_train=64, n_test=16, depth=2, width=4, epochs=3, batch_size=16
+    )
     batch = pack_batch([run])
     run_batch(batch, threads=1)
     res = unpack_results(batch)[0]
