@@ -37,6 +37,7 @@ from fastdepth import datasets
 from fastdepth.init import INIT_SCHEMES, check_init_args, init_params
 from fastdepth.kernels import settings
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout
+from fastdepth.kernels.telemetry import telemetry_size
 
 try:  # Python 3.11+
     import tomllib
@@ -514,10 +515,10 @@ class RunConfig:
     def memory_bytes(self) -> int:
         """Bytes this run's telemetry and parameter state need (see :meth:`Grid.memory_bytes`)."""
         lay = self.layout()
-        nl = lay.n_layers
-        telemetry = self.n_log_points * (2 + nl) + self.n_eval_points * (3 + 2 * nl)
+        # Telemetry is float64 whatever the run's dtype; its size is the kernels' own.
+        telemetry = telemetry_size(lay.n_layers, self.n_steps, self.log_every, self.eval_every)
         state = lay.n_params * (3 + _OPT_STATE[self.optimizer])
-        return (telemetry + state) * self.np_dtype.itemsize
+        return telemetry * 8 + state * self.np_dtype.itemsize
 
     def flops(self, include_eval: bool = True) -> int:
         """Estimated FLOPs of the run (see :meth:`Grid.estimated_flops`)."""
@@ -724,6 +725,48 @@ def _axis_values(name: str, value: Any) -> list[Any]:
 
 def _fmt(assign: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in assign.items())
+
+
+def check_memory(
+    runs: Sequence[RunConfig], limit_bytes: int | None = None, what: str | None = None
+) -> int:
+    """Raise :class:`ConfigError` if ``runs`` need more telemetry memory than the limit.
+
+    Parameters
+    ----------
+    runs : sequence of RunConfig
+    limit_bytes : int, optional
+        Default: half of the available RAM (``os.sysconf``); if that cannot be read,
+        no check is made.
+    what : str, optional
+        How to name the runs in the message.
+
+    Returns
+    -------
+    int
+        Bytes needed.
+    """
+    need = sum(r.memory_bytes() for r in runs)
+    source = "limit_bytes"
+    if limit_bytes is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return need
+        limit_bytes, source = avail // 2, "half of the available RAM"
+    if need > limit_bytes:
+        gib = 2.0**30
+        logs = sorted({r.log_every for r in runs})
+        evals = sorted({r.eval_every for r in runs})
+        seeds = len({r.seed for r in runs})
+        what = what or f"these {len(runs)} runs"
+        raise ConfigError(
+            f"{what} needs {need / gib:.3g} GiB of telemetry and "
+            f"parameter memory but the limit is {limit_bytes / gib:.3g} GiB ({source}); "
+            f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)}), use "
+            f"fewer seeds (now {seeds}), or split the grid into smaller grids"
+        )
+    return need
 
 
 class Grid:
@@ -962,26 +1005,7 @@ class Grid:
         int
             Bytes needed.
         """
-        need = self.memory_bytes()
-        source = "limit_bytes"
-        if limit_bytes is None:
-            try:
-                avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-            except (ValueError, OSError, AttributeError):
-                return need
-            limit_bytes, source = avail // 2, "half of the available RAM"
-        if need > limit_bytes:
-            gib = 2.0**30
-            logs = sorted({r.log_every for r in self._runs})
-            evals = sorted({r.eval_every for r in self._runs})
-            seeds = len({r.seed for r in self._runs})
-            raise ConfigError(
-                f"this grid of {len(self)} runs needs {need / gib:.3g} GiB of telemetry and "
-                f"parameter memory but the limit is {limit_bytes / gib:.3g} GiB ({source}); "
-                f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)}), use "
-                f"fewer seeds (now {seeds}), or split the grid into smaller grids"
-            )
-        return need
+        return check_memory(self._runs, limit_bytes, what=f"this grid of {len(self)} runs")
 
     # ------------------------------------------------------------------ (de)serialise
 

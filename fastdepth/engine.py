@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import kernels
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, check_memory
 from .kernels import reference
 from .kernels import trainer as T
 from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
@@ -210,6 +210,7 @@ def train_many(
     runs = list(runs)
     if not runs:
         return []
+    check_memory(runs)  # before any allocation: say how much and which knob to turn
     results: list[RunResult | None] = [None] * len(runs)
     by_dtype: dict[str, list[int]] = {}
     for i, r in enumerate(runs):

@@ -536,11 +536,14 @@ def test_w1_flops_match_design() -> None:
 def test_memory_bytes_formula() -> None:
     c = RunConfig(depth=2, width=4, epochs=100, log_every=10, eval_every=25, optimizer="adam")
     n_layers, n_params = 3, (2 * 4 + 4) + (4 * 4 + 4) + (4 + 1)
-    floats = 10 * (2 + n_layers) + 5 * (3 + 2 * n_layers) + n_params * (3 + 2)
-    assert c.memory_bytes() == 8 * floats
-    assert c.replace(dtype="float32").memory_bytes() == 4 * floats
+    # telemetry (always float64): 10 log rows x (2 + 3), 5 eval rows x (4 + 2 * 2), and
+    # the init block 2 * 3 + 2 * 2 + 1; parameter state: initial, current, grad + 2 Adam.
+    telemetry = 10 * (2 + n_layers) + 5 * (4 + 2 * 2) + (2 * n_layers + 2 * 2 + 1)
+    state = n_params * (3 + 2)
+    assert c.memory_bytes() == 8 * telemetry + 8 * state
+    assert c.replace(dtype="float32").memory_bytes() == 8 * telemetry + 4 * state
     g = Grid({"seed": range(3)}, base=c)
-    assert g.memory_bytes() == 3 * 8 * floats
+    assert g.memory_bytes() == 3 * (8 * telemetry + 8 * state)
 
 
 def test_check_memory() -> None:

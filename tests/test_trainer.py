@@ -228,3 +228,13 @@ def test_born_dead_network_is_flagged():
     assert any(r.init["born_dead"] for r in res)
     for r in res:
         assert r.summary["born_dead"] == bool(np.any(r.init["dead"] == 1.0))
+
+
+def test_train_many_refuses_a_batch_that_cannot_fit_before_allocating(monkeypatch):
+    import os
+
+    runs = [fd.RunConfig(dataset="circle", depth=2, epochs=20000, seed=s) for s in range(3)]
+    # Pretend the machine has 1 MiB free: the refusal must come before any training.
+    monkeypatch.setattr(os, "sysconf", lambda name: 256 if name == "SC_AVPHYS_PAGES" else 4096)
+    with pytest.raises(fd.ConfigError, match=r"these 3 runs needs .* GiB .*raise log_every"):
+        fd.train_many(runs)
