@@ -13,13 +13,33 @@ import math
 import numpy as np
 
 
+def exact_mean(x) -> float:
+    """Correctly rounded mean (``math.fsum``) of a float array; NaN when empty.
+
+    NumPy's SIMD pairwise sums group terms by the array's memory alignment, so the
+    same numbers at another address (another process, another batch) can round
+    differently. Summaries must be bit-reproducible, so they sum exactly.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return math.fsum(x) / x.size if x.size else math.nan
+
+
+def exact_std(x, ddof: int = 0) -> float:
+    """Standard deviation from :func:`exact_mean` and an exact sum of squared deviations."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if x.size - ddof <= 0:
+        return math.nan
+    m = exact_mean(x)
+    return math.sqrt(math.fsum((x - m) ** 2) / (x.size - ddof))
+
+
 def cv_stats(x: np.ndarray) -> tuple[float, float, float]:
     """Mean, std (population) and coefficient of variation (std / mean) of finite values."""
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan, math.nan
-    m, s = float(np.mean(x)), float(np.std(x))
+    m, s = exact_mean(x), exact_std(x)
     return m, s, (s / m if m != 0 else math.nan)
 
 
@@ -38,7 +58,7 @@ def oscillation(loss: np.ndarray) -> tuple[float, float]:
     d = np.diff(loss)
     up = float(np.mean(d > 0))
     net = abs(loss[-1] - loss[0])
-    tv = float(np.sum(np.abs(d)) / net) if net > 0 else math.nan
+    tv = math.fsum(np.abs(d)) / net if net > 0 else math.nan
     return up, tv
 
 
@@ -93,9 +113,9 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "signal_norm_init": [float(x) for x in init[n_layers : 2 * n_layers]],
         "up_fraction": up,
         "tv_ratio": tv,
-        "dead_frac_init": float(np.mean(dead_init)) if nh else 0.0,
+        "dead_frac_init": exact_mean(dead_init) if nh else 0.0,
         "dead_frac_init_max": float(np.max(dead_init)) if nh else 0.0,
-        "dead_frac_end": float(np.mean(dead_end)) if nh else 0.0,
+        "dead_frac_end": exact_mean(dead_end) if nh else 0.0,
         "layer_dead_init": [float(x) for x in dead_init],
         "layer_dead_end": [float(x) for x in dead_end],
         "born_dead": bool(init[-1] > 0.5),
@@ -142,8 +162,8 @@ def mean_ci(x) -> tuple[float, float, float, int]:
     n = int(x.size)
     if n == 0:
         return math.nan, math.nan, math.nan, 0
-    m = float(np.mean(x))
+    m = exact_mean(x)
     if n == 1:
         return m, math.nan, math.nan, 1
-    s = float(np.std(x, ddof=1))
+    s = exact_std(x, ddof=1)
     return m, s, t975(n - 1) * s / math.sqrt(n), n

@@ -1,0 +1,42 @@
+"""Tiny real sweeps shared by test_plots.py and test_report.py.
+
+:func:`build` is idempotent: the first test module of a session trains the stores into the
+session's base temporary directory, later ones find them finished (the sweep resumes with
+nothing left to do), so each grid is trained once per session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastdepth import store as st
+from fastdepth import sweep
+
+TINY = ["--widths", "4", "--epochs", "30", "--n-train", "64", "--n-test", "64",
+        "--eval-every", "10", "--threads", "1", "--quiet"]  # fmt: skip
+# A deep linear net at lr 100 explodes (a ReLU net at a huge lr dies instead): at depth 2
+# and 3 every seed diverges, at depth 1 none does.
+STORES: dict[str, list[str]] = {
+    # the study shape: 2 datasets x 3 depths x 3 seeds
+    "main": ["--datasets", "circle,rings", "--depths", "1,2,3", "--seeds", "3"],
+    # two learning rates, the larger diverging at depth 2 and 3
+    "lrs": ["--datasets", "circle", "--depths", "1,2,3", "--seeds", "2",
+            "--activations", "identity", "--lrs", "0.05,100"],
+    # every run diverges
+    "alldiv": ["--datasets", "circle", "--depths", "2,3", "--seeds", "2",
+               "--activations", "identity", "--lrs", "100"],
+    # one depth, one seed
+    "single": ["--datasets", "circle", "--depths", "2", "--seeds", "1"],
+}  # fmt: skip
+
+
+def build(base: Path) -> dict[str, Path]:
+    """The stores of :data:`STORES` under ``base`` (trained unless already finished)."""
+    out = {}
+    for name, args in STORES.items():
+        path = base / name
+        store = st.Store(path)
+        if not (store.exists() and len(store.done_chunks()) == len(store.chunks())):
+            assert sweep.main([*args, *TINY, "--out", str(path)]) == 0, name
+        out[name] = path
+    return out
