@@ -39,7 +39,7 @@ def njit(fn=None, *, parallel: bool = False, inline: str = "never", cache: bool 
     def wrap(f):
         disp = numba.njit(
             f,
-            fastmath=set(FASTMATH),
+            fastmath=set(FASTMATH) or False,
             parallel=parallel,
             cache=cache,
             inline=inline,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._fma import fma
 from ._jit import njit
 from ._micro import (
     SB,
@@ -91,7 +92,7 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n):
         for s in range(c, n):
             acc = P[bo + r] if mode == 0 else zero
             for q in range(nred):
-                acc += P[wo + r * rs + q * cs] * X[xo + q * n + s]
+                acc = fma(P[wo + r * rs + q * cs], X[xo + q * n + s], acc)
             Y[yo + r * n + s] = acc
 
 

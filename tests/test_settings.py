@@ -16,7 +16,8 @@ ROOT = KERNELS.parent
 def test_fastmath_never_drops_nan_or_inf_handling():
     assert "nnan" not in settings.FASTMATH and "ninf" not in settings.FASTMATH
     assert "fast" not in settings.FASTMATH
-    assert "contract" in settings.FASTMATH
+    # contract lets LLVM fuse or not as it likes: not bit-reproducible (see settings.py)
+    assert "contract" not in settings.FASTMATH
 
 
 def test_no_kernel_module_hard_codes_jit_options():

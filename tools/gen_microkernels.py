@@ -44,6 +44,7 @@ All index arithmetic is ``uint64`` so LLVM can prove loads consecutive.
 # ruff: noqa: E501
 from numba import uint64
 
+from ._fma import fma
 from ._jit import njit
 
 SB = {sb}
@@ -93,7 +94,7 @@ def affine(jb: int, lanes: int) -> str:
     for a in range(jb):
         lines.append(f"{i3}w{a} = P[w{a}base + wq]")
         for t in range(lanes):
-            lines.append(f"{i3}a{a}_{t} += w{a} * x{t}")
+            lines.append(f"{i3}a{a}_{t} = fma(w{a}, x{t}, a{a}_{t})")
     for a in range(jb):
         for t in range(lanes):
             lines.append(f"{i2}Y[y{a} + s0 + {_u(t)}] = a{a}_{t}")
