@@ -33,6 +33,7 @@ import dataclasses
 import datetime as _dt
 import difflib
 import hashlib
+import io
 import json
 import os
 import platform
@@ -70,6 +71,7 @@ __all__ = [
     "StoreLock",
     "StoreLockedError",
     "chunk_bounds",
+    "encode_chunk",
     "grid_differences",
     "load",
     "load_curves",
@@ -806,23 +808,55 @@ class Store:
         threads : int
             Threads used (``timing`` only).
         """
-        runs = runs_table(results, start, chunk)
-        curves, layers = curves_tables(results)
-        params = {}
-        for r in results:
-            for k, (W, b) in enumerate(r.final_params):
-                params[f"{r.run_id}/W{k}"] = W
-                params[f"{r.run_id}/b{k}"] = b
-        timing = timing_table(results, chunk, seconds, threads)
-        for name, table in (("runs", runs), ("curves", curves), ("layers", layers)):
-            atomic_write(self.part(name, chunk), lambda f, t=table: _write_parquet(t, f))
-        atomic_write(self.part("params", chunk), lambda f: _write_npz(params, f))
-        atomic_write(self.part("timing", chunk), lambda f: _write_parquet(timing, f))
+        parts = encode_chunk(results, start, chunk, seconds, threads)
+        self.write_parts(chunk, start, len(results), parts)
+
+    def write_parts(self, chunk: int, start: int, n_runs: int, parts: Mapping[str, bytes]) -> None:
+        """Commit one chunk from its encoded files (:func:`encode_chunk`), marker last.
+
+        Each part is written atomically, then the ``done`` marker: a crash at any point
+        leaves either a committed chunk or one that a resumed sweep redoes. Used by
+        :meth:`write_chunk` and by the client of a distributed sweep, whose workers encode
+        the parts (:mod:`fastdepth.distributed`).
+        """
+        if sorted(parts) != sorted(PART_DIRS):
+            raise ValueError(f"chunk {chunk}: parts {sorted(parts)} != {sorted(PART_DIRS)}")
+        for name in PART_DIRS:
+            data = parts[name]
+            atomic_write(self.part(name, chunk), lambda f, d=data: f.write(d))
         for d in PART_DIRS:
             _fsync_dir(self.path / d)
-        marker = {"chunk": chunk, "runs": [start, start + len(results)], "written": _now()}
+        marker = {"chunk": chunk, "runs": [start, start + n_runs], "written": _now()}
         atomic_write_text(self.marker(chunk), json.dumps(marker) + "\n")
         _fsync_dir(self.path / DONE)
+
+
+def encode_chunk(
+    results: Sequence[RunResult], start: int, chunk: int, seconds: float = 0.0, threads: int = 0
+) -> dict[str, bytes]:
+    """The exact bytes of every part file of one chunk: ``{"runs": b"PAR1...", ...}``.
+
+    Keys are :data:`PART_DIRS`. The bytes depend only on the results (and the pyarrow and
+    NumPy versions), except ``timing``; :meth:`Store.write_parts` commits them.
+    """
+    runs = runs_table(results, start, chunk)
+    curves, layers = curves_tables(results)
+    params = {}
+    for r in results:
+        for k, (W, b) in enumerate(r.final_params):
+            params[f"{r.run_id}/W{k}"] = W
+            params[f"{r.run_id}/b{k}"] = b
+    timing = timing_table(results, chunk, seconds, threads)
+    out = {}
+    for name, table in (("runs", runs), ("curves", curves), ("layers", layers),
+                        ("timing", timing)):  # fmt: skip
+        buf = io.BytesIO()
+        _write_parquet(table, buf)
+        out[name] = buf.getvalue()
+    buf = io.BytesIO()
+    _write_npz(params, buf)
+    out["params"] = buf.getvalue()
+    return {name: out[name] for name in PART_DIRS}
 
 
 # ======================================================================================

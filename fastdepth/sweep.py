@@ -5,12 +5,16 @@
     python -m fastdepth.sweep --seeds 50           # the original depth study, 500 runs
     python -m fastdepth.sweep --datasets xor --depths 1,2,4 --lrs 1e-3:1:8 --seeds 5
     python -m fastdepth.sweep --resume runs/circle-rings-d1-2-4-6-8-s50-20250101-120000
+    python -m fastdepth.sweep --seeds 200 --scheduler local:4        # 4 worker processes
+    python -m fastdepth.sweep --seeds 200 --scheduler tcp://head:8786 # a Dask cluster
 
 The grid is built from three layers, later ones winning: the default study
 (:data:`DEFAULT_STUDY`, 10 seeds), the ``--config`` TOML file, the flags. It is trained chunk
 by chunk (:func:`fastdepth.engine.train_many`) into a :class:`fastdepth.store.Store`, which
 makes the sweep resumable after a crash, Ctrl-C or SIGKILL. At the end the across-seeds
-summary (:mod:`fastdepth.summary`) is printed and saved in the store.
+summary (:mod:`fastdepth.summary`) is printed and saved in the store. With ``--scheduler``
+the chunks are trained by Dask workers and committed by this process into the same store
+(:mod:`fastdepth.distributed`).
 
 Exit codes: 0 done (or dry run), 2 invalid command or a store that refuses it (lock held,
 different grid), 130 interrupted (resumable), 143 terminated (SIGTERM; resumable).
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import distributed
 from .config import ConfigError, Grid, RunConfig, parse_lrs, parse_seeds
 from .engine import train_many
 from .store import (
@@ -253,7 +258,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--threads",
         type=_positive_int,
         metavar="N",
-        help="training threads (default: all cores Numba sees)",
+        help="training threads (default: all cores Numba sees); with --scheduler, Numba "
+        "threads per chunk on a worker (default: cores // N for local:N, else the worker's "
+        "share, see fastdepth.distributed)",
     )
     r.add_argument(
         "--chunk-size",
@@ -261,6 +268,14 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"runs per chunk, the unit of progress and resume (default: {DEFAULT_CHUNK_SIZE}; "
         "fixed when a store is created)",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="train the chunks on Dask: local[:N] starts N worker processes here (default N: "
+        "the cores), tcp://host:8786 or tls://host:8786 uses a running cluster; the results "
+        "are the same as without it (needs pip install 'fastdepth[dask]'; default chunk "
+        f"size {distributed.DEFAULT_CHUNK_SIZE})",
     )
     r.add_argument(
         "--dry-run",
@@ -590,6 +605,7 @@ class Plan:
     chunk_size: int
     existing: bool  # the store exists already (resume)
     threads: int | None  # --threads (None: Numba's default)
+    scheduler: str | None = None  # --scheduler (None: train in this process)
 
 
 def _memory_limit() -> int | None:
@@ -630,7 +646,9 @@ def plan(args: argparse.Namespace) -> Plan:
     UsageError, ConfigError, StoreError
         Whatever makes the command invalid, before any directory is created.
     """
-    _check_threads(args.threads)
+    scheduler = _check_scheduler(args.scheduler)
+    if scheduler is None or scheduler[0] == "local":  # remote workers have their own cores
+        _check_threads(args.threads)
     if args.resume is not None:
         path = Path(args.resume)
         if args.out is not None and Path(args.out).resolve() != path.resolve():
@@ -659,6 +677,8 @@ def plan(args: argparse.Namespace) -> Plan:
                 f"--chunk-size {args.chunk_size} differs from the store's chunk size "
                 f"{chunk_size} (fixed when {path} was created); drop --chunk-size to resume"
             )
+    elif scheduler is not None:
+        chunk_size = args.chunk_size or distributed.DEFAULT_CHUNK_SIZE
     else:
         chunk_size = args.chunk_size or DEFAULT_CHUNK_SIZE
     need, limit = _chunk_memory(grid.runs(), chunk_size), _memory_limit()
@@ -668,7 +688,24 @@ def plan(args: argparse.Namespace) -> Plan:
             "(half the available RAM) is free; use a smaller --chunk-size, raise --log-every "
             "or --eval-every"
         )
-    return Plan(path, grid, chunk_size, existing, args.threads)
+    return Plan(path, grid, chunk_size, existing, args.threads, args.scheduler)
+
+
+def _check_scheduler(spec: str | None) -> tuple | None:
+    """``--scheduler``, parsed; a UsageError if malformed or if Dask is not installed."""
+    if spec is None:
+        return None
+    try:
+        parsed = distributed.parse_scheduler(spec)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    try:
+        distributed._import_dask()
+    except distributed.DaskNotInstalledError:
+        raise UsageError(
+            f"--scheduler needs Dask, which is not installed: {distributed.DASK_INSTALL}"
+        ) from None
+    return parsed
 
 
 def _shape(grid: Grid) -> str:
@@ -709,7 +746,8 @@ def _dry_run(p: Plan) -> str:
         f"grid:     {len(grid)} runs = {_shape(grid)}",
         f"fixed:    {_fixed(grid)}",
         f"store:    {where}",
-        f"chunks:   {len(bounds)} of up to {p.chunk_size} runs, {threads} threads",
+        f"chunks:   {len(bounds)} of up to {p.chunk_size} runs, "
+        + (f"on Dask ({p.scheduler})" if p.scheduler else f"{threads} threads"),
         f"memory:   {_bytes(grid.memory_bytes())} of telemetry and parameters in all; about "
         f"{_bytes(_chunk_memory(grid.runs(), p.chunk_size))} per chunk in flight",
         f"compute:  {flops / 1e9:.1f} GFLOP to train; about {_hms(secs)} at {EST_GFLOPS:.0f} "
@@ -726,6 +764,8 @@ def _resume_hint(p: Plan) -> str:
     cmd = f"{PROG} --resume {shlex.quote(str(p.path))}"
     if p.threads is not None:
         cmd += f" --threads {p.threads}"
+    if p.scheduler is not None:
+        cmd += f" --scheduler {shlex.quote(p.scheduler)}"
     return cmd
 
 
@@ -750,9 +790,10 @@ def _prepare(store: Store, p: Plan, threads: int, command: list[str], console: _
             f"({n_done}/{len(p.grid)} runs), {len(bounds) - len(done)} to go"
         )
     plural = "s" if len(bounds) != 1 else ""
+    where = f"on Dask {p.scheduler}" if p.scheduler else f"{threads} threads"
     console.note(
         f"sweep: {len(p.grid)} runs ({_shape(p.grid)}) in {len(bounds)} chunk{plural} of up "
-        f"to {p.chunk_size}, {threads} threads -> {p.path}"
+        f"to {p.chunk_size}, {where} -> {p.path}"
     )
     return [(k, a, b) for k, (a, b) in enumerate(bounds) if k not in done]
 
@@ -760,27 +801,39 @@ def _prepare(store: Store, p: Plan, threads: int, command: list[str], console: _
 def _train_chunks(
     store: Store, p: Plan, todo: list[tuple[int, int, int]], threads: int, console: _Console
 ) -> bool:
-    """Train and commit the chunks in ``todo``; False if stopped early by Ctrl-C."""
+    """Train and commit the chunks in ``todo``; False if stopped early by Ctrl-C.
+
+    Chunks go through :func:`fastdepth.distributed.run_chunks`: trained in this process
+    one after another, or with ``--scheduler`` by Dask workers, committed here either way.
+    """
     runs = p.grid.runs()
     cost = [_cost(r) for r in runs]
     todo_cost = sum(sum(cost[a:b]) for _, a, b in todo)
     n_todo = sum(b - a for _, a, b in todo)
-    with _GracefulStop(console) as stop:
-        _warm_up(p.grid, console)
+    with _GracefulStop(console) as stop, contextlib.ExitStack() as stack:
+        local = p.scheduler is None or distributed.parse_scheduler(p.scheduler)[0] == "local"
+        if local:  # workers on this machine then load the trainer from Numba's disk cache
+            _warm_up(p.grid, console)
+        if p.scheduler is None:
+            backend: Any = distributed.InProcess()
+        else:
+            console.note(f"connecting to Dask ({p.scheduler})...")
+            backend = stack.enter_context(distributed.dask_client(p.scheduler, p.threads))
+            console.note(f"dask: {backend.client}")
         progress = _Progress(console, len(runs), len(runs) - n_todo, sum(cost),
                              sum(cost) - todo_cost)  # fmt: skip
+
+        def committed(parts: distributed.ChunkParts) -> None:
+            a = parts.start
+            progress.update(parts.n_runs, sum(cost[a : a + parts.n_runs]))
+
         try:
-            for k, a, b in todo:
-                if stop.requested:
-                    return False
-                t = time.perf_counter()
-                results = train_many(runs[a:b], threads=p.threads)
-                seconds = time.perf_counter() - t
-                store.write_chunk(k, a, results, seconds, threads)
-                progress.update(b - a, sum(cost[a:b]))
+            return distributed.run_chunks(
+                store, runs, todo, backend, threads=p.threads, on_chunk=committed,
+                stop=lambda: stop.requested, note=console.note,
+            )  # fmt: skip
         finally:
             progress.close()
-    return True
 
 
 def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float) -> int:
@@ -789,6 +842,8 @@ def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float)
     console = _Console(args.quiet)
     store = Store(p.path)
     threads = p.threads or numba.get_num_threads()
+    if p.scheduler is not None:  # per chunk on the workers (0: each worker decides)
+        threads = distributed.planned_threads(p.scheduler, p.threads) or 0
     command = [PROG, *argv]
     p.path.mkdir(parents=True, exist_ok=True)
     lock = store.lock()
@@ -853,7 +908,8 @@ def _report(path: Path, console: _Console) -> int:
     except ImportError as e:
         console.note(f"--report: fastdepth.report is not available ({e}); skipped", force=True)
         return 0
-    rc = report.main([str(path)])
+    # --quiet: the report prints only its report.md path (no line per figure)
+    rc = report.main([str(path), *(["--quiet"] if console.quiet else [])])
     return int(rc or 0)
 
 
