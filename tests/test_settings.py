@@ -45,3 +45,21 @@ def test_slp_vectoriser_is_scoped_to_fastdepth():
     before = config.SLP_VECTORIZE
     K.activation(__import__("numpy").zeros(3), "relu")
     assert config.SLP_VECTORIZE == before
+
+
+def test_numba_cache_is_invalidated_by_any_kernel_source_change(tmp_path):
+    # Numba alone stamps a cached function with its own file only: a change to
+    # settings.py would leave stale machine code in the cache of every other module.
+    import shutil
+
+    from fastdepth.kernels import _jit, dense
+
+    dense.unit_offset  # noqa: B018 - a compiled, cached kernel
+    locator = dense.affine._cache._impl._locator
+    assert isinstance(locator, _jit._PackageStamped)
+    assert locator.get_source_stamp() == _jit.package_stamp()
+    copy = tmp_path / "kernels"
+    shutil.copytree(KERNELS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert _jit.package_stamp(copy) == _jit.package_stamp()
+    (copy / "settings.py").write_text((copy / "settings.py").read_text() + "\n# edit\n")
+    assert _jit.package_stamp(copy) != _jit.package_stamp()
