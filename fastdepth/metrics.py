@@ -167,3 +167,26 @@ def mean_ci(x) -> tuple[float, float, float, int]:
         return m, math.nan, math.nan, 1
     s = exact_std(x, ddof=1)
     return m, s, t975(n - 1) * s / math.sqrt(n), n
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float, float]:
+    """Share ``k / n`` and its Wilson score interval (95% for the default ``z``).
+
+    For shares across seeds (born-dead, diverged, ...) the t interval of
+    :func:`mean_ci` collapses to a point at 0 / n or n / n; the Wilson interval stays
+    honest there (e.g. 0 of 400 gives [0, 0.0095]).
+
+    Returns
+    -------
+    (share, low, high) : tuple of float
+        NaN when ``n == 0``.
+    """
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return p, max(0.0, mid - half), min(1.0, mid + half)

@@ -254,3 +254,15 @@ def test_summary_statistics_do_not_depend_on_memory_alignment():
         view[:] = x
         results.add((cv_stats(view), mean_ci(view)[:3], oscillation(view)))
     assert len(results) == 1
+
+
+def test_wilson_interval_is_honest_at_the_edges():
+    from fastdepth.metrics import wilson_interval
+
+    p, lo, hi = wilson_interval(0, 400)
+    assert p == 0 and lo == 0 and 0.009 < hi < 0.0096  # a t interval would be [0, 0]
+    p, lo, hi = wilson_interval(200, 400)
+    assert p == 0.5 and abs((hi - lo) / 2 - 1.96 * 0.025) < 1e-3  # ~ normal in the middle
+    assert wilson_interval(3, 3)[2] == 1.0
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        wilson_interval(5, 3)

@@ -36,6 +36,7 @@ from _common import (  # noqa: E402
 )
 
 import fastdepth as fd  # noqa: E402
+from fastdepth.metrics import wilson_interval  # noqa: E402
 
 INITS = ("he", "small")
 INIT_STYLE = {"he": ("-", "o", "He (Kaiming) normal"), "small": ("--", "s", "small N(0, 0.01²)")}
@@ -65,17 +66,6 @@ def settings(quick: bool) -> dict:
     )
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float, float]:
-    """Share k / n and its 95% Wilson score interval (sound at 0 and 1, unlike the t CI)."""
-    if n == 0:
-        return np.nan, np.nan, np.nan
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return p, mid - half, mid + half
-
-
 def layer_frame(results, which: str) -> pd.DataFrame:
     """One row per (run, hidden layer): dead fraction at init or at the end."""
     rows = []
@@ -89,7 +79,7 @@ def layer_frame(results, which: str) -> pd.DataFrame:
 def born_dead_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (init, d, w), g in runs.groupby(["init", "depth", "width"]):
-        p, lo, hi = wilson(int(g.born_dead.sum()), len(g))
+        p, lo, hi = wilson_interval(int(g.born_dead.sum()), len(g))
         rows.append(
             dict(
                 init=init,
