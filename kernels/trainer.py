@@ -139,12 +139,13 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             tel[eo] = tr_loss
             tel[eo + 1] = tr_acc
             activation_sq_means_flat(He, table, ntr, tel, eo + 4 + nh)
-            dead_fractions_flat(Ze, table, ntr, tel, eo + 4)
+            born_dead = dead_fractions_flat(Ze, table, ntr, tel, eo + 4)
             if t == 0:
-                activation_sq_means_flat(He, table, ntr, tel, o_init + 2 * nl)
-                tel[o_init + 2 * nl + 2 * nh] = dead_fractions_flat(
-                    Ze, table, ntr, tel, o_init + 2 * nl + nh
-                )
+                # The init block repeats evaluation row 0: copy it, don't recompute it.
+                for k in range(nh):
+                    tel[o_init + 2 * nl + k] = tel[eo + 4 + nh + k]
+                    tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
+                tel[o_init + 2 * nl + 2 * nh] = born_dead
             te_loss, te_acc = _evaluate(
                 P, table, Xte, yte, nte, act, alpha, rblock, loss_code, Ze, He, dlog
             )
@@ -171,13 +172,17 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
         loss = loss_flat(loss_code, Zb, out_row * nb, yb, nb, dlog, 0)
         backward_flat(P, table, Xb, Zb, Hb, dlog, nb, act, alpha, rblock, grad, Db)
         if t % log_every == 0:
+            # Logged steps get the total norm from the per-layer pass (same sum, same bits).
             lo = o_log + (t // log_every) * log_w
             tel[lo] = loss
-            tel[lo + 1] = layer_grad_norms_flat(grad, table, tel, lo + 2)
-        if t == 0:
-            layer_grad_norms_flat(grad, table, tel, o_init)
-            signal_norms_flat(Db, table, nb, tel, o_init + nl)
-        gnorm = grad_norm(grad)
+            gnorm = layer_grad_norms_flat(grad, table, tel, lo + 2)
+            tel[lo + 1] = gnorm
+            if t == 0:
+                for k in range(nl):
+                    tel[o_init + k] = tel[lo + 2 + k]
+                signal_norms_flat(Db, table, nb, tel, o_init + nl)
+        else:
+            gnorm = grad_norm(grad)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
             status = STATUS_DIVERGED
             div_step = t
