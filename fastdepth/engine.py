@@ -184,10 +184,6 @@ def _curves(log, ev, run: RunConfig, nl: int, nh: int) -> pd.DataFrame:
     return df[["step", *log_cols, *ev_cols]].reset_index(drop=True)
 
 
-def _cost(run: RunConfig) -> float:
-    return float(run.flops())
-
-
 def train_many(
     runs: Iterable[RunConfig], threads: int | None = None, backend: str = "compiled"
 ) -> list[RunResult]:
@@ -216,8 +212,8 @@ def train_many(
     for i, r in enumerate(runs):
         by_dtype.setdefault(r.dtype, []).append(i)
     for idx in by_dtype.values():
-        # Longest first: with one-at-a-time scheduling this keeps every thread busy.
-        idx = sorted(idx, key=lambda i: -_cost(runs[i]))
+        # No ordering needed: kernels.train_batch packs networks into per-thread bins
+        # by cost itself (the "one-at-a-time" sort here predates that).
         batch = pack_batch([runs[i] for i in idx])
         wall = run_batch(batch, threads=threads, backend=backend)
         for i, res in zip(idx, unpack_results(batch, wall), strict=True):
