@@ -13,7 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import fastdepth as fd
@@ -21,27 +20,12 @@ from fastdepth import distributed as dist
 from fastdepth import store as st
 from fastdepth import sweep
 from fastdepth.engine import train_many
+from tests._store_checks import assert_same_store
 
 # 2 datasets x depths 1,2 x 3 seeds = 12 runs in 4 chunks of 3
 FLAGS = ["--widths", "4", "--epochs", "20", "--n-train", "64", "--n-test", "64",
          "--eval-every", "10", "--depths", "1,2", "--seeds", "3"]  # fmt: skip
 CHUNK = 3
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    """Runs, curves, layers and params equal as DataFrames and byte for byte; all committed."""
-    for x in (a, b):
-        assert st.Store(x).done_chunks() == list(range(len(st.Store(x).chunks())))
-        assert not list(x.rglob("*.tmp-*")) and not (x / st.LOCK).exists()
-    pd.testing.assert_frame_equal(fd.load(a, timing=False), fd.load(b, timing=False),
-                                  check_exact=True)  # fmt: skip
-    pd.testing.assert_frame_equal(fd.load_curves(a), fd.load_curves(b), check_exact=True)
-    pd.testing.assert_frame_equal(st.load_layers(a), st.load_layers(b), check_exact=True)
-    for table in ("runs", "curves", "layers", "params"):
-        names = sorted(p.name for p in (a / table).iterdir())
-        assert names == sorted(p.name for p in (b / table).iterdir())
-        for name in names:
-            assert (a / table / name).read_bytes() == (b / table / name).read_bytes(), name
 
 
 @pytest.fixture(scope="module")
