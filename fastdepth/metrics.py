@@ -16,9 +16,9 @@ import numpy as np
 def exact_mean(x) -> float:
     """Correctly rounded mean (``math.fsum``) of a float array; NaN when empty.
 
-    NumPy's SIMD pairwise sums group terms by the array's memory alignment, so the
-    same numbers at another address (another process, another batch) can round
-    differently. Summaries must be bit-reproducible, so they sum exactly.
+    ``math.fsum`` is exact, so the result cannot depend on summation order, blocking
+    or memory layout: a guarantee NumPy's pairwise/SIMD reductions do not document.
+    Summaries must be bit-reproducible, so they sum exactly.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     return math.fsum(x) / x.size if x.size else math.nan

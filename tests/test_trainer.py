@@ -241,8 +241,8 @@ def test_train_many_refuses_a_batch_that_cannot_fit_before_allocating(monkeypatc
 
 
 def test_summary_statistics_do_not_depend_on_memory_alignment():
-    # The same numbers at a different address must give the same bits: NumPy's SIMD
-    # sums do not guarantee that, which once made a resumed sweep differ in the last bit.
+    # The same numbers at a different address must give the same bits (the summaries
+    # sum exactly; NumPy's reductions do not document layout independence).
     from fastdepth.metrics import cv_stats, mean_ci, oscillation
 
     rng = np.random.default_rng(0)
