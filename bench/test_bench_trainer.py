@@ -35,3 +35,13 @@ def test_train(benchmark, backend, kind, scale):
     for r in res:
         loss = r.curves.loss.dropna().to_numpy()
         assert loss[-1] < loss[0] and np.isfinite(loss).all()
+
+
+@pytest.mark.parametrize("flag", ["--repeats", "--seeds"])
+def test_report_refuses_non_positive_counts(flag, capsys):
+    from bench import report
+
+    with pytest.raises(SystemExit) as exc:
+        report.main([flag, "0"])
+    assert exc.value.code == 2
+    assert f"{flag}: expected an integer >= 1, got '0'" in capsys.readouterr().err
