@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from fastdepth import datasets
-from fastdepth.init import INIT_SCHEMES, check_init_args, init_params
+from fastdepth.init import INIT_SCHEMES, check_init_args, check_residual_init, init_params
 from fastdepth.kernels import settings
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout
 from fastdepth.kernels.telemetry import telemetry_size
@@ -119,7 +119,16 @@ _FLOAT_FIELDS = (
     "weight_decay",
     "clip",
 )
-_STR_FIELDS = ("dataset", "activation", "init", "loss", "optimizer", "schedule", "dtype")
+_STR_FIELDS = (
+    "dataset",
+    "activation",
+    "residual_init",
+    "init",
+    "loss",
+    "optimizer",
+    "schedule",
+    "dtype",
+)
 _NULLABLE = (
     "noise",
     "widths",
@@ -176,6 +185,11 @@ class RunConfig:
         Needs equal hidden widths.
     residual_block : int
         Hidden layers per residual block, >= 1.
+    residual_init : {'none', 'zero', 'scaled'}
+        Residual networks only: the last layer of each block as drawn (``none``), zeroed
+        so every block starts as the identity (``zero``), or scaled by ``1/sqrt(B)`` for
+        ``B`` blocks (``scaled``); see :mod:`fastdepth.init`. The other layers keep the
+        weights of ``none``, so the three start from comparable networks.
     init : str
         A key of :data:`fastdepth.init.INIT_SCHEMES`; aliases are normalised
         (``'kaiming'`` -> ``'he'``, ``'glorot'`` -> ``'xavier'``, ...).
@@ -229,6 +243,7 @@ class RunConfig:
     alpha: float | None = None
     residual: bool = False
     residual_block: int = 2
+    residual_init: str = "none"
     init: str = "he"
     gain: float | None = None
     sigma_w2: float | None = None
@@ -392,6 +407,10 @@ class RunConfig:
                 f"residual connections need equal hidden widths, got {self.widths}; use "
                 f"width={self.widths[0]} or residual=False"
             )
+        try:
+            check_residual_init(self.residual_init, self.residual_block if self.residual else 0)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if self.init not in INIT_SCHEMES:
             raise _unknown("init", self.init, INIT_SCHEMES)
         try:
@@ -570,6 +589,8 @@ class RunConfig:
             d["alpha"] = self.effective_alpha
         if self.residual:
             d["residual_block"] = self.residual_block
+            if self.residual_init != "none":  # absent when 'none': older run ids stay valid
+                d["residual_init"] = self.residual_init
         if self.optimizer == "momentum":
             d["momentum"] = self.momentum
         if self.optimizer == "adam":
@@ -602,6 +623,8 @@ class RunConfig:
         differ only in lr, optimizer, epochs, activation, dtype, ... therefore start from the
         same weights: a controlled comparison. ``dtype`` is left out on purpose: weights are
         drawn in float64 and cast, so float32 and float64 twins start from the same numbers.
+        ``residual_init`` is left out too: it rescales block ends *after* the draws, so a
+        plain net and its ``none`` / ``zero`` / ``scaled`` residual twins share every draw.
         """
         payload = {"n_in": self.n_in, "widths": list(self.hidden_widths), "seed": self.seed}
         payload.update(self._init_fields())
@@ -645,6 +668,8 @@ class RunConfig:
             sigma_w2=self.sigma_w2,
             sigma_b2=self.sigma_b2,
             dtype=self.np_dtype,
+            residual=self.residual_block if self.residual else 0,
+            residual_init=self.residual_init,
         )
 
     # ------------------------------------------------------------------ (de)serialise

@@ -24,6 +24,23 @@ meanfield                        N(0, sigma_w2 / fan_in)                        
 ================================ ===============================================  ======
 
 Uniform bounds are chosen so the variance equals the normal variant's (a^2 / 3 = s^2).
+
+Residual networks (``residual = r > 0``) can rescale the last layer of each of their
+``B`` blocks (the layer whose pre-activation receives the skip), after every layer has
+been drawn, so the other layers' weights are exactly those of ``residual_init='none'``:
+
+======== ====================================================================
+none     every layer as drawn. Under He init with ReLU the residual stream's
+         second moment grows about 2.4x per block (``relu(h + f(h))``: the branch
+         adds about twice the input's second moment).
+zero     the block's last ``W`` and ``b`` are zero: each block starts as the
+         identity on its (non-negative, for ReLU) input (SkipInit / Fixup's
+         zero init, Zhang et al. 2019; De & Smith 2020).
+scaled   the block's last ``W`` and ``b`` are multiplied by ``1 / sqrt(B)``,
+         so each block adds O(1/B) and the stream's total growth stays O(1) in
+         B (about 4.6x over 10 blocks, against 2.4^10 ~ 6000x for ``none``), the
+         1/sqrt(depth) branch scaling of Hanin & Rolnick (2018).
+======== ====================================================================
 """
 
 from __future__ import annotations
@@ -36,9 +53,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout
+from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout, block_ends
 
-__all__ = ["INIT_SCHEMES", "InitScheme", "init_params", "weight_std"]
+__all__ = [
+    "INIT_SCHEMES",
+    "RESIDUAL_INITS",
+    "InitScheme",
+    "check_residual_init",
+    "init_params",
+    "weight_std",
+]
+
+#: How the last layer of each residual block is initialised (see the module docstring).
+RESIDUAL_INITS: dict[str, str] = {
+    "none": "as drawn by the scheme",
+    "zero": "last layer of each block zero: every block starts as the identity",
+    "scaled": "last layer of each block times 1/sqrt(number of blocks)",
+}
 
 
 @dataclass(frozen=True)
@@ -199,6 +230,29 @@ def check_init_args(
     return spec
 
 
+def check_residual_init(residual_init: str, residual: int = 0) -> str:
+    """Validate a residual-init name for a network with ``residual`` layers per block.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (with the closest valid one), or a name other than ``'none'`` for a
+        plain network (``residual == 0``), where it would be silently ignored.
+    """
+    if not isinstance(residual_init, str) or residual_init not in RESIDUAL_INITS:
+        close = difflib.get_close_matches(str(residual_init).lower(), list(RESIDUAL_INITS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"unknown residual_init {residual_init!r}{hint} valid: {', '.join(RESIDUAL_INITS)}"
+        )
+    if residual_init != "none" and residual <= 0:
+        raise ValueError(
+            f"residual_init={residual_init!r} only applies to residual networks; set "
+            "residual=True or residual_init='none'"
+        )
+    return residual_init
+
+
 def weight_std(
     scheme: str,
     fan_in: int,
@@ -236,6 +290,8 @@ def init_params(
     sigma_w2: float | None = None,
     sigma_b2: float | None = None,
     dtype: np.dtype | type | str = np.float64,
+    residual: int = 0,
+    residual_init: str = "none",
 ) -> np.ndarray:
     """Draw a network's initial packed parameter vector.
 
@@ -256,6 +312,11 @@ def init_params(
     dtype : numpy dtype, default float64
         Result dtype. Numbers are always drawn in float64 and then cast, so float32 and
         float64 runs from the same generator state start from the same (rounded) numbers.
+    residual : int, default 0
+        Hidden layers per residual block (0 = plain network), as the kernels take it.
+    residual_init : {'none', 'zero', 'scaled'}, default 'none'
+        Rescaling of each block's last layer, applied after all layers are drawn (see
+        the module docstring); needs ``residual > 0`` unless ``'none'``.
 
     Returns
     -------
@@ -266,7 +327,8 @@ def init_params(
     ------
     ValueError
         Unknown scheme (with the closest valid name), invalid hyper-parameters (see
-        :func:`check_init_args`), or a non-floating ``dtype``.
+        :func:`check_init_args` and :func:`check_residual_init`), or a non-floating
+        ``dtype``.
 
     Examples
     --------
@@ -276,6 +338,7 @@ def init_params(
     (337,)
     """
     spec = check_init_args(scheme, gain, sigma_w2, sigma_b2)
+    check_residual_init(residual_init, residual)
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ValueError(f"dtype must be a floating type (float32 or float64), got {dtype}")
@@ -302,4 +365,13 @@ def init_params(
             # drawn even when sigma_b2 == 0 so the stream, hence the weights of later
             # layers, do not depend on sigma_b2: a sigma_b2 sweep shares its weights
             b[...] = math.sqrt(sb2) * rng.standard_normal(fo)
+    if residual_init != "none":
+        # After the draws, so the random stream and every other layer are unchanged.
+        ends = block_ends(layout.depth, residual)
+        for k in ends:
+            for view in (layout.weight_view(flat, k), layout.bias_view(flat, k)):
+                if residual_init == "zero":
+                    view[...] = 0.0
+                else:
+                    view *= 1.0 / math.sqrt(len(ends))
     return flat.astype(dtype, copy=False)

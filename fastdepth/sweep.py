@@ -173,6 +173,9 @@ GRID_FLAGS: tuple[tuple[str, str, Callable[[str], list], str], ...] = (
      f"hidden activations (default: {_d('activation')})"),
     ("--inits", "init", _list_of(str, "init schemes", "he,xavier"),
      f"weight init schemes (default: {_d('init')})"),
+    ("--residual-init", "residual_init", _list_of(str, "residual inits", "none,zero"),
+     "with --residual: each block's last layer as drawn (none), zero so blocks start as "
+     "the identity (zero), or times 1/sqrt(blocks) (scaled) (default: none)"),
     ("--optimizers", "optimizer", _list_of(str, "optimizers", "sgd,adam"),
      f"optimizers: sgd, momentum, adam (default: {_d('optimizer')})"),
     ("--lrs", "lr", _lrs,

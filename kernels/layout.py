@@ -17,6 +17,21 @@ import numpy as np
 FAN_IN, FAN_OUT, W_OFF, B_OFF = 0, 1, 2, 3
 
 
+def skip_source(k: int, n_hidden: int, rblock: int) -> int:
+    """Hidden layer whose output is added to hidden layer ``k``'s pre-activation, or -1.
+
+    Residual blocks of ``rblock`` layers (0 = plain): hidden layer 0 is never skipped and
+    layer ``e`` ends a block when ``e >= rblock`` and ``e % rblock == 0`` (see
+    :mod:`fastdepth.kernels.dense`, whose compiled ``skip_source`` is this rule's twin).
+    """
+    return k - rblock if rblock > 0 and k >= rblock and k % rblock == 0 and k < n_hidden else -1
+
+
+def block_ends(n_hidden: int, rblock: int) -> list[int]:
+    """Hidden layers (0-based) that end a residual block, i.e. receive a skip; ``[]`` if plain."""
+    return [k for k in range(n_hidden) if skip_source(k, n_hidden, rblock) >= 0]
+
+
 @dataclass(frozen=True)
 class Layout:
     """Offsets of every ``W`` and ``b`` of a fully connected network in a packed vector.

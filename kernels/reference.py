@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _validate as v
 from .layout import Layout
+from .layout import skip_source as _skip_source
 from .telemetry import telemetry_layout
 
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -75,10 +76,6 @@ def _rows(layout: Layout):
         out.append(slice(u, u + int(fo)))
         u += int(fo)
     return out
-
-
-def _skip_source(k: int, n_hidden: int, r: int) -> int:
-    return k - r if r > 0 and k >= r and k % r == 0 and k < n_hidden else -1
 
 
 def forward(params, layout, X, activation="relu", *, alpha=None, residual=0, Z=None, H=None):

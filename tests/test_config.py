@@ -28,6 +28,7 @@ SPEC_DEFAULTS = {
     "alpha": None,
     "residual": False,
     "residual_block": 2,
+    "residual_init": "none",
     "init": "he",
     "gain": None,
     "sigma_w2": None,
@@ -229,6 +230,7 @@ def test_run_id_drops_fields_without_effect() -> None:
         {"log_every": 2},
         {"activation": "tanh"},
         {"residual": True},
+        {"residual": True, "residual_init": "zero"},
     ],
 )
 def test_run_id_changes_with_the_experiment(change: dict) -> None:
@@ -251,6 +253,8 @@ def test_run_id_changes_with_the_experiment(change: dict) -> None:
         {"batch_size": 10},
         {"init": "kaiming"},
         {"gain": 1.0},
+        # rescales block ends after the draws: the draws (the key) are shared on purpose
+        {"residual": True, "residual_init": "scaled"},
     ],
 )
 def test_init_key_same_when_initial_weights_are(change: dict) -> None:
@@ -277,6 +281,39 @@ def test_init_key_meanfield_fields() -> None:
     assert a.init_key() == RunConfig(init="meanfield", sigma_w2=2.0, sigma_b2=0.0).init_key()
     assert a.init_key() != RunConfig(init="meanfield", sigma_w2=2.0, sigma_b2=0.1).init_key()
     assert a.init_key() != RunConfig(init="meanfield", sigma_w2=1.0).init_key()
+
+
+def test_residual_init_identity_and_weights() -> None:
+    plain = RunConfig(depth=7)
+    res = {
+        ri: RunConfig(depth=7, residual=True, residual_init=ri) for ri in ("none", "zero", "scaled")
+    }
+    # 'none' is the default and left out of the canonical form: stored run ids stay valid
+    assert res["none"].run_id == RunConfig(depth=7, residual=True).run_id
+    assert "residual_init" not in res["none"].canonical_dict()
+    assert res["zero"].canonical_dict()["residual_init"] == "zero"
+    assert len({c.run_id for c in res.values()}) == 3
+    lay = plain.layout()
+    w = {k: lay.unpack(c.initial_params()) for k, c in {"plain": plain, **res}.items()}
+    for k in range(lay.n_layers):  # block ends of 6 layers after the first: 2, 4, 6
+        for name in ("none", "zero", "scaled"):
+            W, b = w[name][k]
+            W0, b0 = w["plain"][k]
+            if k in (2, 4, 6) and name == "zero":
+                assert not W.any() and not b.any()
+            elif k in (2, 4, 6) and name == "scaled":
+                np.testing.assert_array_equal(W, W0 * (1 / math.sqrt(3)))
+            else:
+                np.testing.assert_array_equal(W, W0)
+                np.testing.assert_array_equal(b, b0)
+
+
+def test_residual_init_round_trips_and_grid_crosses() -> None:
+    c = RunConfig(residual=True, residual_init="scaled")
+    assert RunConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    g = Grid({"residual_init": ["none", "zero", "scaled"], "seed": range(2)},
+             base=RunConfig(residual=True, depth=5))  # fmt: skip
+    assert [r.residual_init for r in g] == ["none"] * 2 + ["zero"] * 2 + ["scaled"] * 2
 
 
 def test_keys_are_non_negative_int64() -> None:
@@ -336,6 +373,9 @@ INVALID = [
         ),
     ),
     ({"residual_block": 0}, "residual_block must be >= 1, got 0"),
+    ({"residual_init": "zero"}, "only applies to residual networks; set residual=True"),
+    ({"residual": True, "residual_init": "fixup"}, "unknown residual_init 'fixup'.*valid: none"),
+    ({"residual": True, "residual_init": "zeros"}, "did you mean 'zero'"),
     (
         {"loss": "mse"},
         "loss='mse' needs a regression dataset; 'circle' is a classification task, use loss='bce'",
