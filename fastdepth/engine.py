@@ -18,7 +18,14 @@ from . import kernels
 from .config import ConfigError, RunConfig, check_memory
 from .kernels import reference
 from .kernels import trainer as T
-from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
+from .kernels.settings import (
+    ACTIVATIONS,
+    DEFAULT_ALPHA,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    STATUS_NAMES,
+)
 from .kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, telemetry_layout
 from .metrics import summarize
 from .result import RunResult
@@ -120,18 +127,43 @@ def pack_batch(runs: Sequence[RunConfig]) -> Batch:
     return Batch(runs=runs, arrays=arrays, initial=params.copy())
 
 
+_BACKENDS = {"compiled": kernels, "reference": reference}
+
+
+def _backend(name: str):
+    if name not in _BACKENDS:
+        raise ValueError(f"backend must be 'compiled' or 'reference', got {name!r}")
+    return _BACKENDS[name]
+
+
 def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled") -> float:
     """Train a packed batch in place; returns the wall time in seconds."""
-    fn = {"compiled": kernels.train_batch, "reference": reference.train_batch}.get(backend)
-    if fn is None:
-        raise ValueError(f"backend must be 'compiled' or 'reference', got {backend!r}")
+    fn = _backend(backend).train_batch
     t0 = time.perf_counter()
     fn(**batch.arrays, threads=threads)
     return time.perf_counter() - t0
 
 
-def unpack_results(batch: Batch, wall: float = 0.0) -> list[RunResult]:
-    """Slice a trained batch into one :class:`RunResult` per run, in the batch's order."""
+def _train_outputs(batch: Batch, k: int, backend: str) -> np.ndarray:
+    """Logits of trained network ``k`` on its training inputs, shape ``(n_train,)``."""
+    a, run = batch.arrays, batch.runs[k]
+    n_in, ntr, xo = (int(v) for v in a["dinfo"][int(a["icfg"][k, T.I_DATA])][[
+        T.D_NIN, T.D_NTR, T.D_XTR]])  # fmt: skip
+    X = a["xtr"][xo : xo + n_in * ntr].reshape(n_in, ntr)
+    params = a["params"][int(a["p_off"][k]) : int(a["p_off"][k + 1])]
+    alpha = run.effective_alpha if run.activation in DEFAULT_ALPHA else None
+    rblock = run.residual_block if run.residual else 0
+    _, H = _backend(backend).forward(params, run.layout(), X, run.activation, alpha=alpha,
+                                     residual=rblock)  # fmt: skip
+    return H[-1]
+
+
+def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -> list[RunResult]:
+    """Slice a trained batch into one :class:`RunResult` per run, in the batch's order.
+
+    ``backend`` computes the trained networks' outputs for the ``collapsed`` metric
+    (:func:`fastdepth.metrics.summarize`); pass the one :func:`run_batch` trained with.
+    """
     a = batch.arrays
     flops = np.array([r.flops() for r in batch.runs], dtype=np.float64)
     share = flops / flops.sum() if flops.sum() > 0 else np.full(len(flops), 1 / len(flops))
@@ -146,13 +178,14 @@ def unpack_results(batch: Batch, wall: float = 0.0) -> list[RunResult]:
         init = a["tel"][base + lay["init"][0] : base + lay["size"]]
         status = STATUS_NAMES[int(a["status"][k])]
         p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
+        output = _train_outputs(batch, k, backend) if status == "ok" else None
         out.append(
             RunResult(
                 config=run,
                 run_id=run.run_id,
                 status=status,
                 curves=_curves(log, ev, run, nl, nh),
-                summary=summarize(log, ev, init, nl, status, int(a["div_step"][k])),
+                summary=summarize(log, ev, init, nl, status, int(a["div_step"][k]), output),
                 init={
                     "grad_norm": init[:nl].copy(),
                     "signal_norm": init[nl : 2 * nl].copy(),
@@ -216,7 +249,7 @@ def train_many(
         # by cost itself (the "one-at-a-time" sort here predates that).
         batch = pack_batch([runs[i] for i in idx])
         wall = run_batch(batch, threads=threads, backend=backend)
-        for i, res in zip(idx, unpack_results(batch, wall), strict=True):
+        for i, res in zip(idx, unpack_results(batch, wall, backend), strict=True):
             results[i] = res
     return results  # type: ignore[return-value]
 

@@ -4,6 +4,15 @@ Definitions follow DESIGN.md: grad-norm statistics over the logged total gradien
 norm; ``up_fraction`` = share of logged steps where the loss rose; ``tv_ratio`` =
 total variation of the loss curve / |final - initial| (1 for a monotone curve);
 dead units from the pre-activations on the whole training set.
+
+A run has **collapsed** when it finished with a finite loss but its network gives every
+training input bitwise the same output. That is the usual failure just above the stable
+learning-rate range of deep ReLU nets: a large step kills a whole layer, everything
+above it sees a constant, and the loss settles at the loss of a constant predictor (ln 2
+for BCE on balanced classes). It is judged from the network's outputs, not the dead
+fractions, so it also holds for other activations (a tanh net saturated to exactly ±1)
+and is not fooled by a dead layer that a residual skip bypasses. The continuous
+``final_output_std`` is stored beside it for near-constant outputs.
 """
 
 from __future__ import annotations
@@ -63,7 +72,7 @@ def oscillation(loss: np.ndarray) -> tuple[float, float]:
 
 
 def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, status: str,
-              div_step: int) -> dict:  # fmt: skip
+              div_step: int, output: np.ndarray | None = None) -> dict:  # fmt: skip
     """Scalar summary of one run from its telemetry blocks.
 
     Parameters
@@ -74,6 +83,13 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         ``train_loss, train_acc, test_loss, test_acc, dead_<k>, act_sq_<k>``.
     init : ndarray, shape (4 n_layers - 1,)
         ``grad_norm_<k>, signal_norm_<k>, act_sq_<k>, dead_<k>, born_dead``.
+    status : str
+        ``'ok'`` or ``'diverged'``.
+    div_step : int
+        Step of divergence, -1 if none.
+    output : ndarray, shape (n_train,), optional
+        The trained network's outputs (logits) on the training inputs. Without it,
+        ``final_output_std`` is NaN and ``collapsed`` False.
 
     Returns
     -------
@@ -90,6 +106,12 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
     dead_init = init[2 * n_layers + nh : 2 * n_layers + 2 * nh]
     dead_end = final[4 : 4 + nh]
     finite_loss = log[np.isfinite(log[:, 0]), 0]
+    out_std, collapsed = math.nan, False
+    if output is not None and status == "ok":
+        out = np.asarray(output, dtype=np.float64).ravel()
+        out_std = exact_std(out)
+        # exact equality, not a small std: a dead layer makes every output the same number
+        collapsed = bool(out.size > 1 and np.all(out == out[0]))
     return {
         "status": status,
         "diverged": status == "diverged",
@@ -119,6 +141,8 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "layer_dead_init": [float(x) for x in dead_init],
         "layer_dead_end": [float(x) for x in dead_end],
         "born_dead": bool(init[-1] > 0.5),
+        "final_output_std": out_std,
+        "collapsed": collapsed,
     }
 
 

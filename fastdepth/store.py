@@ -82,7 +82,9 @@ __all__ = [
 ]
 
 FORMAT = "fastdepth-sweep-store"
-SCHEMA_VERSION = 1
+# 2: runs gained residual_init, final_output_std and collapsed. Parts of an older store
+# still load (missing columns read as null) but are never mixed with newer parts.
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 LOCK = "sweep.lock"
 DONE = "done"
@@ -160,6 +162,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("layer_dead_init", _LIST),
     ("layer_dead_end", _LIST),
     ("born_dead", pa.bool_()),
+    ("final_output_std", pa.float64()),
+    ("collapsed", pa.bool_()),
 )
 
 
@@ -756,8 +760,20 @@ class Store:
         self._write_manifest(m)
 
     def check_grid(self, grid: Grid) -> None:
-        """Raise :class:`GridMismatchError` unless ``grid`` has exactly the stored runs."""
+        """Raise :class:`GridMismatchError` unless ``grid`` has exactly the stored runs.
+
+        Also raises :class:`StoreError` for a store of another schema version: its parts
+        and new ones would have different columns.
+        """
         m = self.manifest()
+        version = m.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {version} (written by fastdepth "
+                f"{m.get('fastdepth', '?')}); this fastdepth writes version {SCHEMA_VERSION} "
+                "and cannot add to it. Start the sweep in a new --out directory; the old store "
+                "still loads with fastdepth.load (new columns read as missing)"
+            )
         if m.get("run_ids_sha256") == _run_ids_digest(grid):
             return
         try:

@@ -46,6 +46,7 @@ _DISPLAY = (
     ("dead_frac_init", "dead@0", "f2"),
     ("dead_frac_end", "dead@end", "f2"),
     ("born_dead", "born dead", "int"),
+    ("collapsed", "collapsed", "int"),
     ("diverged", "diverged", "int"),
 )
 LEGEND = (
@@ -54,7 +55,9 @@ LEGEND = (
     "norm over training (mean, std, cv = std/mean), averaged over seeds; up = share of "
     "steps where the loss rose; tv = total variation / net decrease of the loss (1 = "
     "monotone); dead@0 / dead@end = share of dead hidden units at init / end; born dead = "
-    "runs with a fully dead hidden layer at init; diverged = runs stopped by a non-finite loss."
+    "runs with a fully dead hidden layer at init; collapsed = runs that ended with a finite "
+    "loss but the same output for every training input; diverged = runs stopped by a "
+    "non-finite loss."
 )
 
 
@@ -102,7 +105,7 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
         half-width, :func:`fastdepth.metrics.mean_ci`), ``final_loss``, ``grad_norm_mean``,
         ``grad_norm_std``, ``grad_norm_cv``, ``up_fraction``, ``tv_ratio``,
         ``dead_frac_init``, ``dead_frac_end`` (means over seeds of finite values),
-        ``born_dead`` and ``diverged`` (counts).
+        ``born_dead``, ``collapsed`` and ``diverged`` (counts).
     """
     keys = list(group_keys(runs) if keys is None else keys)
     rows = []
@@ -129,6 +132,8 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
                     "dead_frac_init": _nanmean(g["dead_frac_init"]),
                     "dead_frac_end": _nanmean(g["dead_frac_end"]),
                     "born_dead": int(np.sum(g["born_dead"].astype(bool))),
+                    # stores of schema 1 have no such column (loaded as missing = not counted)
+                    "collapsed": int(np.sum(g["collapsed"].fillna(False).astype(bool))),
                     "diverged": int(np.sum(g["status"] == "diverged")),
                 }
             )

@@ -227,6 +227,42 @@ def test_chunk_missing_a_part_is_redone_on_resume(small, tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
+def _as_schema_1(store_dir):
+    """Turn a store into one written before schema 2 (no residual_init / collapse columns)."""
+    new_cols = ("residual_init", "final_output_std", "collapsed")
+    for part in (store_dir / "runs").glob("*.parquet"):
+        t = pq.read_table(part)
+        pq.write_table(t.drop_columns(list(new_cols)), part)
+    m = json.loads((store_dir / "manifest.json").read_text())
+    m["schema_version"] = 1
+    (store_dir / "manifest.json").write_text(json.dumps(m))
+
+
+def test_store_of_an_older_schema_loads_but_is_not_extended(small, tmp_path, capsys):
+    old = tmp_path / "old"
+    subprocess.run(["cp", "-r", str(small), str(old)], check=True)
+    (old / "done" / "chunk-00002").unlink()  # an unfinished sweep
+    _as_schema_1(old)
+    runs = fd.load(old)
+    assert len(runs) == 10 and runs["collapsed"].isna().all()
+    assert summary_table(runs)["collapsed"].eq(0).all()
+    capsys.readouterr()
+    assert sweep.main(["--resume", str(old), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "schema version 1" in err and "writes version 2" in err and "new --out" in err
+    assert st.Store(old).done_chunks() == [0, 1]  # nothing was written
+
+
+def test_sweep_crosses_residual_inits(tmp_path):
+    out = tmp_path / "res"
+    assert run_sweep(out, "--datasets", "xor", "--depths", "5", "--seeds", "2", "--residual",
+                     "--residual-init", "none,zero,scaled") == 0  # fmt: skip
+    runs = fd.load(out)
+    assert runs["residual_init"].tolist() == ["none"] * 2 + ["zero"] * 2 + ["scaled"] * 2
+    assert runs["run_id"].nunique() == 6
+    assert "residual_init" in group_keys(runs)
+
+
 # ----------------------------------------------------------------------------- atomicity
 
 

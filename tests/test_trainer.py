@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastdepth.kernels import reference
 from fastdepth.kernels.telemetry import telemetry_size
 
 import fastdepth as fd
 from fastdepth.engine import pack_batch, run_batch, unpack_results
+from fastdepth.metrics import summarize
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu", "identity"]
 
@@ -51,7 +53,7 @@ def _trained(run: fd.RunConfig, backend: str, nudge: bool = False) -> fd.RunResu
         p = batch.arrays["params"]
         p[:] = np.nextafter(p, np.inf)
     run_batch(batch, threads=1, backend=backend)
-    return unpack_results(batch)[0]
+    return unpack_results(batch, backend=backend)[0]
 
 
 def test_compiled_trainer_matches_reference_over_1000_steps():
@@ -228,6 +230,60 @@ def test_born_dead_network_is_flagged():
     assert any(r.init["born_dead"] for r in res)
     for r in res:
         assert r.summary["born_dead"] == bool(np.any(r.init["dead"] == 1.0))
+
+
+# Just above the stable lr range a large step kills a whole layer of a 4-layer ReLU net.
+COLLAPSING = fd.RunConfig(dataset="circle", n_train=200, n_test=200, depth=4, width=8, lr=2.0,
+                          epochs=300, eval_every=100, seed=1)  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_collapsed_run_is_flagged_with_its_constant_output(backend):
+    collapsed, healthy = (_trained(r, backend) for r in (COLLAPSING, COLLAPSING.replace(lr=0.5)))
+    s = collapsed.summary
+    assert collapsed.status == "ok" and s["collapsed"] and s["final_output_std"] == 0.0
+    # what it means: some layer is entirely dead, every training input gets the same logit
+    # c, and the recorded final loss is exactly the BCE of that constant predictor
+    assert max(s["layer_dead_end"]) == 1.0
+    X, y, _, _ = COLLAPSING.data()
+    layout = COLLAPSING.layout()
+    flat = layout.pack(collapsed.final_params)
+    logits = reference.forward(flat, layout, np.ascontiguousarray(X.T))[1][-1]
+    assert np.all(logits == logits[0])
+    const_loss = float(np.mean(np.logaddexp(0.0, logits[0]) - y * logits[0]))
+    assert s["final_train_loss"] == pytest.approx(const_loss, rel=1e-12)
+    p = y.mean()  # no constant predictor does better than the label entropy
+    assert s["final_train_loss"] >= -(p * np.log(p) + (1 - p) * np.log(1 - p)) - 1e-12
+    assert healthy.status == "ok" and not healthy.summary["collapsed"]
+    assert healthy.summary["final_output_std"] > 1.0 and healthy.summary["final_train_acc"] > 0.9
+
+
+def test_collapsed_needs_a_finite_run_and_exact_constancy():
+    log = np.ones((3, 4))
+    ev, init = np.full((2, 6), 0.5), np.zeros(7)
+    s = summarize(log, ev, init, 2, "ok", -1, np.full(10, 0.25))
+    assert s["collapsed"] and s["final_output_std"] == 0.0
+    nearly = np.full(10, 0.25)
+    nearly[3] = np.nextafter(0.25, 1)  # one ulp apart is a different output
+    assert not summarize(log, ev, init, 2, "ok", -1, nearly)["collapsed"]
+    diverged = summarize(log, ev, init, 2, "diverged", 2, np.full(10, 0.25))
+    assert not diverged["collapsed"] and np.isnan(diverged["final_output_std"])
+    unknown = summarize(log, ev, init, 2, "ok", -1)
+    assert not unknown["collapsed"] and np.isnan(unknown["final_output_std"])
+
+
+@pytest.mark.parametrize("residual_init", ["zero", "scaled"])
+def test_residual_init_trains_like_the_reference(residual_init):
+    run = fd.RunConfig(dataset="spirals", n_train=64, n_test=32, depth=7, width=8,
+                       residual=True, residual_init=residual_init, optimizer="adam", lr=3e-3,
+                       schedule="cosine", epochs=300, eval_every=50, seed=4)  # fmt: skip
+    a, b = _trained(run, "compiled"), _trained(run, "reference")
+    assert _rel_err(_telemetry(a), _telemetry(b)) < 1e-9
+    for (wa, ba), (wb, bb) in zip(a.final_params, b.final_params, strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ba, bb, rtol=1e-9, atol=1e-12)
+    # the zeroed block ends do learn (their gradient is h_in^T d, not zero)
+    assert all(np.any(a.final_params[k][0]) for k in (2, 4, 6))
 
 
 def test_train_many_refuses_a_batch_that_cannot_fit_before_allocating(monkeypatch):
