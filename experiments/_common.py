@@ -159,19 +159,24 @@ def md_table(df: pd.DataFrame, digits: int = 3) -> str:
 
 
 def ci_table(
-    df: pd.DataFrame, by: Sequence[str], metrics: Iterable[str], count: str | None = None
+    df: pd.DataFrame,
+    by: Sequence[str],
+    metrics: Iterable[str],
+    count: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Mean and 95% t confidence half-width (``<m>_ci``) of ``metrics`` per group of ``by``.
 
+    ``count`` names boolean columns (``diverged``, ``collapsed``) counted per group.
     Non-finite values (e.g. diverged runs) are skipped, as in :func:`fastdepth.metrics.mean_ci`.
     """
+    counts = [count] if isinstance(count, str) else list(count or ())
     rows = []
     for key, g in df.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key, strict=True))
         row["n"] = len(g)
-        if count is not None:
-            row[count] = int(g[count].sum())
+        for c in counts:
+            row[c] = int(g[c].sum())
         for m in metrics:
             mean, _, half, _ = mean_ci(g[m].to_numpy(dtype=float))
             row[m] = mean
