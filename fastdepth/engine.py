@@ -144,18 +144,18 @@ def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled
     return time.perf_counter() - t0
 
 
-def _train_outputs(batch: Batch, k: int, backend: str) -> np.ndarray:
-    """Logits of trained network ``k`` on its training inputs, shape ``(n_train,)``."""
+def _train_outputs(batch: Batch, k: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """Outputs of trained network ``k`` on its training inputs and the targets, ``(n_train,)``."""
     a, run = batch.arrays, batch.runs[k]
-    n_in, ntr, xo = (int(v) for v in a["dinfo"][int(a["icfg"][k, T.I_DATA])][[
-        T.D_NIN, T.D_NTR, T.D_XTR]])  # fmt: skip
+    n_in, ntr, xo, yo = (int(v) for v in a["dinfo"][int(a["icfg"][k, T.I_DATA])][[
+        T.D_NIN, T.D_NTR, T.D_XTR, T.D_YTR]])  # fmt: skip
     X = a["xtr"][xo : xo + n_in * ntr].reshape(n_in, ntr)
     params = a["params"][int(a["p_off"][k]) : int(a["p_off"][k + 1])]
     alpha = run.effective_alpha if run.activation in DEFAULT_ALPHA else None
     rblock = run.residual_block if run.residual else 0
     _, H = _backend(backend).forward(params, run.layout(), X, run.activation, alpha=alpha,
                                      residual=rblock)  # fmt: skip
-    return H[-1]
+    return H[-1], a["ytr"][yo : yo + ntr]
 
 
 def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -> list[RunResult]:
@@ -178,14 +178,16 @@ def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -
         init = a["tel"][base + lay["init"][0] : base + lay["size"]]
         status = STATUS_NAMES[int(a["status"][k])]
         p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
-        output = _train_outputs(batch, k, backend) if status == "ok" else None
+        output, target = _train_outputs(batch, k, backend) if status == "ok" else (None, None)
         out.append(
             RunResult(
                 config=run,
                 run_id=run.run_id,
                 status=status,
                 curves=_curves(log, ev, run, nl, nh),
-                summary=summarize(log, ev, init, nl, status, int(a["div_step"][k]), output),
+                summary=summarize(
+                    log, ev, init, nl, status, int(a["div_step"][k]), output, target
+                ),  # fmt: skip
                 init={
                     "grad_norm": init[:nl].copy(),
                     "signal_norm": init[nl : 2 * nl].copy(),

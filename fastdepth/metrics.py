@@ -5,14 +5,17 @@ norm; ``up_fraction`` = share of logged steps where the loss rose; ``tv_ratio`` 
 total variation of the loss curve / |final - initial| (1 for a monotone curve);
 dead units from the pre-activations on the whole training set.
 
-A run has **collapsed** when it finished with a finite loss but its network gives every
-training input bitwise the same output. That is the usual failure just above the stable
-learning-rate range of deep ReLU nets: a large step kills a whole layer, everything
-above it sees a constant, and the loss settles at the loss of a constant predictor (ln 2
-for BCE on balanced classes). It is judged from the network's outputs, not the dead
-fractions, so it also holds for other activations (a tanh net saturated to exactly ±1)
-and is not fooled by a dead layer that a residual skip bypasses. The continuous
-``final_output_std`` is stored beside it for near-constant outputs.
+A run has **collapsed** when it finished with a finite loss but its network gives (almost)
+the same output for every training input: the standard deviation of its outputs over the
+training set is at most :data:`COLLAPSE_TOL` times ``max(1, std(targets))``, i.e. 1e-4
+log-odds for BCE, where no predicted probability differs from another by more than 2.5e-5.
+That is the usual failure just above the stable learning-rate range of deep ReLU nets: a
+large step kills a whole layer (the outputs become exactly equal) or all but a unit or two
+that fire on a handful of inputs (a spread of ~1e-6), and the loss settles at that of a
+constant predictor (ln 2 for BCE on balanced classes). Healthy trained nets have an output
+spread of order 1 or more, so the bound sits far from both. It is judged from the outputs,
+not the dead fractions, so it holds for any activation and is not fooled by a dead layer
+that a residual skip bypasses. ``final_output_std`` is recorded beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+#: Output spread (std over the training inputs, relative to ``max(1, std(targets))``) at or
+#: below which a finished run counts as collapsed. See the module docstring.
+COLLAPSE_TOL = 1e-4
 
 
 def exact_mean(x) -> float:
@@ -72,7 +79,8 @@ def oscillation(loss: np.ndarray) -> tuple[float, float]:
 
 
 def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, status: str,
-              div_step: int, output: np.ndarray | None = None) -> dict:  # fmt: skip
+              div_step: int, output: np.ndarray | None = None,
+              target: np.ndarray | None = None) -> dict:  # fmt: skip
     """Scalar summary of one run from its telemetry blocks.
 
     Parameters
@@ -90,6 +98,8 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
     output : ndarray, shape (n_train,), optional
         The trained network's outputs (logits) on the training inputs. Without it,
         ``final_output_std`` is NaN and ``collapsed`` False.
+    target : ndarray, shape (n_train,), optional
+        The training targets: their std sets the scale of the collapse bound (default 1).
 
     Returns
     -------
@@ -110,8 +120,8 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
     if output is not None and status == "ok":
         out = np.asarray(output, dtype=np.float64).ravel()
         out_std = exact_std(out)
-        # exact equality, not a small std: a dead layer makes every output the same number
-        collapsed = bool(out.size > 1 and np.all(out == out[0]))
+        scale = 1.0 if target is None else max(1.0, exact_std(target))
+        collapsed = bool(out.size > 1 and out_std <= COLLAPSE_TOL * scale)
     return {
         "status": status,
         "diverged": status == "diverged",

@@ -258,15 +258,20 @@ def test_collapsed_run_is_flagged_with_its_constant_output(backend):
     assert healthy.summary["final_output_std"] > 1.0 and healthy.summary["final_train_acc"] > 0.9
 
 
-def test_collapsed_needs_a_finite_run_and_exact_constancy():
+def test_collapsed_needs_a_finite_run_and_a_constant_output():
     log = np.ones((3, 4))
     ev, init = np.full((2, 6), 0.5), np.zeros(7)
-    s = summarize(log, ev, init, 2, "ok", -1, np.full(10, 0.25))
+    y = np.tile([0.0, 1.0], 5)
+    s = summarize(log, ev, init, 2, "ok", -1, np.full(10, 0.25), y)
     assert s["collapsed"] and s["final_output_std"] == 0.0
-    nearly = np.full(10, 0.25)
-    nearly[3] = np.nextafter(0.25, 1)  # one ulp apart is a different output
-    assert not summarize(log, ev, init, 2, "ok", -1, nearly)["collapsed"]
-    diverged = summarize(log, ev, init, 2, "diverged", 2, np.full(10, 0.25))
+    # all but a unit or two dead: a spread of ~1e-6 log-odds is still a constant predictor
+    nearly = 0.25 + 1e-6 * np.random.default_rng(0).standard_normal(10)
+    assert summarize(log, ev, init, 2, "ok", -1, nearly, y)["collapsed"]
+    alive = 0.25 + 1e-3 * np.random.default_rng(0).standard_normal(10)
+    assert not summarize(log, ev, init, 2, "ok", -1, alive, y)["collapsed"]
+    # regression targets set the scale: 1e-3 spread on targets of spread 100 is constant
+    assert summarize(log, ev, init, 2, "ok", -1, alive, 100 * np.arange(10.0))["collapsed"]
+    diverged = summarize(log, ev, init, 2, "diverged", 2, np.full(10, 0.25), y)
     assert not diverged["collapsed"] and np.isnan(diverged["final_output_std"])
     unknown = summarize(log, ev, init, 2, "ok", -1)
     assert not unknown["collapsed"] and np.isnan(unknown["final_output_std"])
