@@ -172,12 +172,11 @@ def lr_table(lr_runs: pd.DataFrame) -> pd.DataFrame:
     (diverged = chance 0.5), final train loss (diverged = +inf for ranking) and the share of
     rising steps.
 
-    *Collapsed*: finite, but the final training loss is ln 2 to 1e-4, the loss of a constant
-    output on balanced classes (a large step left a whole layer dead). *Failed* = diverged or
-    collapsed.
+    *Collapsed* is the package's run metric (:mod:`fastdepth.metrics`): finite, but every
+    training input gets the same output (a large step left a whole layer dead). *Failed* =
+    diverged or collapsed.
     """
     r = lr_runs.copy()
-    r["collapsed"] = ~r.diverged & (np.abs(r.final_train_loss - np.log(2)) < 1e-4)
     r["failed"] = r.diverged | r.collapsed
     r["test_acc_or_chance"] = np.where(r.diverged, 0.5, r.final_test_acc)
     r["train_loss_or_inf"] = np.where(r.diverged, np.inf, r.final_train_loss)
@@ -319,7 +318,7 @@ def main(argv=None) -> None:
     by = ("dataset", "depth")
     loss, grad = curve_bands(res, "loss", by), curve_bands(res, "grad_norm", by)
     del res
-    table = ci_table(runs, ["dataset", "depth"], METRICS, count="diverged")
+    table = ci_table(runs, ["dataset", "depth"], METRICS, count=["diverged", "collapsed"])
     save(fig_accuracy(table, runs, depths), out, "fig_accuracy_vs_depth")
     save(fig_curves(loss, grad, depths), out, "fig_loss_and_gradnorm_curves")
     save(fig_stats(table, depths), out, "fig_gradstats_oscillation_vs_depth")
@@ -340,10 +339,10 @@ def main(argv=None) -> None:
     save(fig_rebaselined(best, depths), out, "fig_lr_rebaselined")
     clock.lap("figures")
 
-    show = ["dataset", "depth", "n", "diverged"]
+    show = ["dataset", "depth", "n", "diverged", "collapsed"]
     for m in METRICS:
         show += [m, f"{m}_ci"]
-    readable = pm_table(table, ["dataset", "depth", "n", "diverged"], METRICS)
+    readable = pm_table(table, ["dataset", "depth", "n", "diverged", "collapsed"], METRICS)
     summary = {
         "study": "01 original depth study",
         "quick": args.quick,

@@ -130,7 +130,7 @@ def main(argv=None) -> None:
     loss = curve_bands(res, "loss", by=("depth",))
     acc = curve_bands(res, "train_acc", by=("depth",))
     del res
-    table = ci_table(runs, ["depth"], METRICS, count="diverged")
+    table = ci_table(runs, ["depth"], METRICS, count=["diverged", "collapsed"])
     save(fig_accuracy(runs, table, depths), out, "fig_train_fit_vs_depth")
     save(fig_curves(loss, acc, depths), out, "fig_training_curves")
     clock.lap("figures")
@@ -146,9 +146,9 @@ def main(argv=None) -> None:
         summary,
         {
             "Per depth: mean ± 95% CI over seeds": pm_table(
-                table, ["depth", "n", "diverged"], METRICS
+                table, ["depth", "n", "diverged", "collapsed"], METRICS
             ),
-            "Per seed": runs[["depth", "seed", "status", *METRICS]],
+            "Per seed": runs[["depth", "seed", "status", "collapsed", *METRICS]],
         },
     )
     print(f"done in {clock.total:.1f} s -> {out}")
