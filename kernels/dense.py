@@ -2,9 +2,10 @@
 
 Buffers are flat and feature-major: unit ``u`` of the network (hidden layers in
 order, then the output) owns ``buf[u*n : (u+1)*n]``, one value per sample. The
-unrolled micro-kernels of ``_micro.py`` cover whole sample blocks
+vector micro-kernels of ``_vec.py`` cover whole sample blocks
 (``settings.SAMPLE_BLOCK``); plain loops here finish the ragged tail, so any
-sample count works, including 1.
+sample count works, including 1. With ReLU, the activation (forward) and its mask
+(backward) are fused into the stores of the affine products instead of separate passes.
 
 Residual connections (``rblock = r > 0``): hidden layer 0 maps the input to the
 width and is never skipped; hidden layers ``1..`` form blocks of ``r``; the input
@@ -19,26 +20,21 @@ import numpy as np
 
 from ._fma import fma
 from ._jit import njit
-from ._micro import (
-    SB,
-    affine_r1_l8,
-    affine_r1_l16,
-    affine_r4_l8,
-    affine_r4_l16,
-    rowsum,
-)
-from .activations import apply_activation, scale_by_derivative
+from ._micro import SB, rowsum
+from ._vec import LN, LW, ROWS, block_narrow, block_wide, row_narrow, row_wide
+from .activations import RELU, apply_activation, scale_by_derivative
 from .settings import CHUNK_SAMPLES
 
-# 16-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
+# LW-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
 # block uses it, instead of streaming all columns from L2 once per row block.
-CHUNK = max(1, CHUNK_SAMPLES // SB)
+CHUNK = max(1, CHUNK_SAMPLES // LW)
 
 
 # Integer constants as typed values, not literals: a literal argument makes Numba
 # compile a separate specialisation of ``affine`` per call site (3x the compile time).
 I0 = np.int64(0)
 I1 = np.int64(1)
+I2 = np.int64(2)
 
 
 @njit(inline="always")
@@ -47,6 +43,12 @@ def skip_source(k, n_hidden, rblock):
     if rblock > 0 and k >= rblock and k % rblock == 0 and k < n_hidden:
         return k - rblock
     return -1
+
+
+@njit(inline="always")
+def relu_fused_below(k, n_hidden, rblock, act):
+    """Whether hidden layer ``k``'s dL/dz comes masked from the input-gradient store."""
+    return act == RELU and not (rblock > 0 and skip_source(k + rblock, n_hidden, rblock) == k)
 
 
 @njit(inline="always")
@@ -59,41 +61,56 @@ def unit_offset(table, k):
 
 
 @njit
-def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n):
+def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, E, eo, emode):
     """``Y[r, c] = init + sum_q P[wo + r*rs + q*cs] X[q, c]`` for ``r < nrows``, ``c < n``.
 
     ``X`` and ``Y`` are row-major with ``n`` columns. ``mode`` 0 starts from the bias
     ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out`` is the
     forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
-    16-wide blocks, then one 8-wide block, then a scalar tail (< 8).
+    ``LW``-wide blocks (16), then one ``LN``-wide block (8), then a scalar tail; rows in
+    blocks of ``ROWS`` (8), then one at a time.
+
+    ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
+    1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward).
     """
-    n16 = n // 16
-    for b0 in range(0, n16, CHUNK):
-        nb = min(CHUNK, n16 - b0)
+    nw = n // LW
+    for b0 in range(0, nw, CHUNK):
+        nb = min(CHUNK, nw - b0)
         r = 0
-        while r + 4 <= nrows:
-            affine_r4_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * 16, nb)
-            r += 4
+        while r + ROWS <= nrows:
+            block_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
+            r += ROWS
         while r < nrows:
-            affine_r1_l16(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * 16, nb)
+            row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
             r += 1
-    c = n16 * 16
-    if n - c >= 8:
+    c = nw * LW
+    if n - c >= LN:
         r = 0
-        while r + 4 <= nrows:
-            affine_r4_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1)
-            r += 4
+        while r + ROWS <= nrows:
+            block_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
+            r += ROWS
         while r < nrows:
-            affine_r1_l8(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1)
+            row_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
             r += 1
-        c += 8
-    zero = P.dtype.type(0)
-    for r in range(nrows):
-        for s in range(c, n):
-            acc = P[bo + r] if mode == 0 else zero
+        c += LN
+    for s in range(c, n):
+        r = 0
+        while r < nrows:
+            acc = P[bo + r] if mode == 0 else P.dtype.type(0)
             for q in range(nred):
                 acc = fma(P[wo + r * rs + q * cs], X[xo + q * n + s], acc)
-            Y[yo + r * n + s] = acc
+            store_out(Y, yo + r * n + s, E, eo + r * n + s, emode, acc)
+            r += 1
+
+
+@njit(inline="always")
+def store_out(Y, yi, E, ei, emode, acc):
+    """Scalar twin of the micro-kernels' store (``emode`` as in :func:`affine`)."""
+    if emode == 2:
+        acc = acc if E[ei] > 0 else acc * 0
+    elif emode == 1:
+        E[ei] = acc if acc > 0 else acc * 0
+    Y[yi] = acc
 
 
 @njit(inline="always")
@@ -118,7 +135,7 @@ def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo, DT):
     output units as vector lanes and a sequential sum over samples per entry.
     """
     transpose_rows(D, do, fo, n, DT)
-    affine(X, xo, n, I1, fi, n, I0, I1, DT, I0, G, wo, fo)
+    affine(X, xo, n, I1, fi, n, I0, I1, DT, I0, G, wo, fo, G, I0, I0)
     nblk = n // SB
     for j in range(fo):
         rowsum(D, do, n, nblk, j, G, bo + j)
@@ -146,15 +163,18 @@ def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
         # One call site: every extra one is another inlined copy for LLVM to compile.
         src_buf = X if k == 0 else H
         src_off = 0 if k == 0 else prev * n
-        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, Z, row * n, n)
-        if k < n_hidden:
-            src = skip_source(k, n_hidden, rblock)
+        src = skip_source(k, n_hidden, rblock) if k < n_hidden else -1
+        # ReLU without a skip add is fused into the affine store (emode 1).
+        fuse = k < n_hidden and act == RELU and src < 0
+        emode = I1 if fuse else I0
+        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, Z, row * n, n, H, row * n, emode)
+        if k < n_hidden and not fuse:
             if src >= 0:
                 so = unit_offset(table, src) * n
                 for i in range(fo * n):
                     Z[row * n + i] += H[so + i]
             apply_activation(Z, row * n, H, row * n, fo * n, act, alpha)
-        else:
+        elif k == n_hidden:
             for i in range(fo * n):
                 H[row * n + i] = Z[row * n + i]
         prev = row
@@ -183,8 +203,10 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
         bo = table[k, 3]
         row = unit_offset(table, k)
         if k < n_hidden:
-            # D holds dL/dh_k, complete now that every layer above is done.
-            scale_by_derivative(Z, row * n, D, row * n, fo * n, act, alpha)
+            # D holds dL/dh_k, complete now that every layer above is done, and already
+            # dL/dz_k when the ReLU mask was fused into the store of ``W d`` (emode 2).
+            if not relu_fused_below(k, n_hidden, rblock, act):
+                scale_by_derivative(Z, row * n, D, row * n, fo * n, act, alpha)
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
                 # A skip is the first contribution its source receives (its block
@@ -200,8 +222,11 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
             below = k - 1
             if rblock > 0 and skip_source(below + rblock, n_hidden, rblock) == below:
                 # dL/dh_below already holds its skip contribution: add W d to it.
-                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, DT, I0, n)
+                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, DT, I0, n, DT, I0, I0)
                 for i in range(fi * n):
                     D[prev * n + i] += DT[i]
             else:
-                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n)
+                emode = I2 if relu_fused_below(below, n_hidden, rblock, act) else I0
+                affine(
+                    P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n, Z, prev * n, emode
+                )

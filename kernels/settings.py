@@ -16,9 +16,9 @@ FASTMATH: frozenset[str] = frozenset()
 
 # Samples are processed in blocks of this many so the innermost loops have
 # compile-time trip counts that LLVM fully unrolls and vectorises.
-# Vector widths (columns per micro-kernel call) of the generated affine kernels:
+# Vector widths (columns per micro-kernel block) of the affine kernels (_vec.py):
 # a row of any length is covered by 16-wide blocks, then one 8-wide block, leaving at
-# most 7 columns to a scalar loop. Each extra width costs ~1 s of cold compile.
+# most 7 columns to a scalar loop. Exactly two widths (dense.affine uses both).
 AFFINE_LANES: tuple[int, ...] = (16, 8)
 SAMPLE_BLOCK: int = AFFINE_LANES[0]
 # Bias gradients sum each unit over samples with this many partial sums.

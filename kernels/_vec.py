@@ -1,0 +1,192 @@
+"""The affine micro-kernels, written as explicit LLVM vector IR.
+
+``Y[row, c] = init(row) + sum_q P[wo + row*rs + q*cs] X[q, c]`` for ``rows`` rows and
+``nblk`` blocks of ``lanes`` columns: one ``<lanes x T>`` accumulator per row, a
+broadcast weight times a vector of ``X`` per reduction step, ``llvm.fma`` on vectors.
+
+Why IR and not Python: the earlier generated kernels (scalars per (row, lane), turned
+into vector FMAs by LLVM's SLP vectoriser) follow LLVM's cost model, and LLVM tunes
+AVX-512 CPUs such as Rocket Lake / Sapphire Rapids with ``prefer-256-bit``, so they ran
+on ymm registers. A wide IR vector type is not subject to that preference: the backend
+emits zmm where AVX-512 exists and splits the vector into ymm (AVX2) or xmm otherwise,
+so the code stays portable. With 8 rows x 16 lanes a float64 block is 16 zmm
+accumulators, enough independent chains to hide the FMA latency. It also compiles
+faster than the SLP form.
+
+Each output element is the same sequence of single-rounding FMAs over ``q`` as the
+scalar loop in :func:`dense.affine` (lane-wise ``llvm.fma`` is exact per lane), so
+every variant, and every CPU, gives the same bits.
+
+``emode`` fuses a ReLU into the store, in the select form ``v if z > 0 else v * 0``
+that ``activations.py`` uses (same bits, NaN included): 0 stores ``Y``; 1 also stores
+``E = relu(Y)`` (forward); 2 stores ``Y`` masked by ``E > 0`` (backward). ``E`` is
+indexed like ``Y`` but from offset ``eo``.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .settings import AFFINE_LANES
+
+
+def _contig_1d(t):
+    return isinstance(t, types.Array) and t.ndim == 1 and t.layout in "CF"
+
+
+def make_affine(rows: int, lanes: int):
+    """Intrinsic for ``rows`` output rows times ``nblk`` blocks of ``lanes`` columns.
+
+    Arguments as :func:`dense.affine`'s, plus ``row0`` (first row), ``ld`` (leading
+    dimension of ``X``, ``Y``, ``E``), ``s_begin`` (first column) and ``nblk``.
+    """
+
+    @intrinsic
+    def kernel(
+        typingctx,
+        P,
+        wo,
+        rs,
+        cs,
+        nred,
+        bo,
+        mode,
+        X,
+        xo,
+        Y,
+        yo,
+        row0,
+        ld,
+        s_begin,
+        nblk,
+        E,
+        eo,
+        emode,
+    ):
+        ints = (wo, rs, cs, nred, bo, mode, xo, yo, row0, ld, s_begin, nblk, eo, emode)
+        if not (_contig_1d(P) and _contig_1d(X) and _contig_1d(Y) and _contig_1d(E)):
+            return None
+        if not (P.dtype == X.dtype == Y.dtype == E.dtype and isinstance(P.dtype, types.Float)):
+            return None
+        if not all(isinstance(t, types.Integer) for t in ints):
+            return None
+        sig = types.void(
+            P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk, E, eo, emode
+        )
+
+        def codegen(context, builder, signature, args):
+            aty = signature.args
+            i64 = ir.IntType(64)
+
+            def as_i64(k):
+                return context.cast(builder, args[k], aty[k], types.int64)
+
+            wo_, rs_, cs_, nred_, bo_, mode_ = (as_i64(k) for k in range(1, 7))
+            xo_, yo_, row0_, ld_, sb_, nblk_ = (as_i64(k) for k in (8, 10, 11, 12, 13, 14))
+            pdata = context.make_array(aty[0])(context, builder, args[0]).data
+            xdata = context.make_array(aty[7])(context, builder, args[7]).data
+            ydata = context.make_array(aty[9])(context, builder, args[9]).data
+            edata = context.make_array(aty[15])(context, builder, args[15]).data
+            eo_, emode_ = as_i64(16), as_i64(17)
+            fty = context.get_value_type(aty[0].dtype)
+            esize = context.get_abi_sizeof(fty)
+            vty = ir.VectorType(fty, lanes)
+            vptr = vty.as_pointer()
+            fname = f"llvm.fma.v{lanes}f{esize * 8}"
+            fnty = ir.FunctionType(vty, [vty] * 3)
+            fma = cgutils.get_or_insert_function(builder.module, fnty, fname)
+            zero = ir.Constant(fty, 0.0)
+            undef = ir.Constant(vty, ir.Undefined)
+            zidx = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+
+            def splat(s):
+                v = builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0))
+                return builder.shuffle_vector(v, undef, zidx)
+
+            def gep(base, idx):
+                return builder.gep(base, [idx], inbounds=True)
+
+            is_bias = builder.icmp_signed("==", mode_, ir.Constant(i64, 0))
+            ybase, wbase, bias = [], [], []
+            for a in range(rows):
+                r = builder.add(row0_, ir.Constant(i64, a))
+                ybase.append(builder.mul(r, ld_))
+                wbase.append(builder.add(wo_, builder.mul(r, rs_)))
+                # load the bias only when asked (the index may be out of range otherwise)
+                with builder.if_else(is_bias) as (then, other):
+                    with then:
+                        bthen = builder.load(gep(pdata, builder.add(bo_, r)), align=esize)
+                        b_then_bb = builder.block
+                    with other:
+                        b_other_bb = builder.block
+                phi = builder.phi(fty)
+                phi.add_incoming(bthen, b_then_bb)
+                phi.add_incoming(zero, b_other_bb)
+                bias.append(splat(phi))
+            ybase = [builder.add(yo_, y) for y in ybase]
+            accs = [cgutils.alloca_once(builder, vty) for _ in range(rows)]
+            with cgutils.for_range(builder, nblk_) as blk_loop:
+                s0 = builder.add(sb_, builder.mul(blk_loop.index, ir.Constant(i64, lanes)))
+                for a in range(rows):
+                    builder.store(bias[a], accs[a])
+                xs0 = builder.add(xo_, s0)
+                with cgutils.for_range(builder, nred_) as q_loop:
+                    q = q_loop.index
+                    xi = builder.add(xs0, builder.mul(q, ld_))
+                    xv = builder.load(builder.bitcast(gep(xdata, xi), vptr), align=esize)
+                    wq = builder.mul(q, cs_)
+                    for a in range(rows):
+                        w = builder.load(gep(pdata, builder.add(wbase[a], wq)), align=esize)
+                        acc = builder.load(accs[a])
+                        builder.store(builder.call(fma, [splat(w), xv, acc]), accs[a])
+                # emode 0: Y = acc; 1: also E = relu(acc); 2: Y = acc masked by E > 0.
+                vzero = ir.Constant(vty, [0.0] * lanes)
+                with builder.if_else(builder.icmp_signed("==", emode_, ir.Constant(i64, 2))) as (
+                    masked,
+                    plain,
+                ):
+                    with masked:
+                        for a in range(rows):
+                            yi = builder.add(ybase[a], s0)
+                            ei = builder.add(eo_, builder.sub(yi, yo_))
+                            z = builder.load(builder.bitcast(gep(edata, ei), vptr), align=esize)
+                            acc = builder.load(accs[a])
+                            keep = builder.fcmp_ordered(">", z, vzero)
+                            v = builder.select(keep, acc, builder.fmul(acc, vzero))
+                            yp = builder.bitcast(gep(ydata, yi), vptr)
+                            builder.store(v, yp, align=esize)
+                    with plain:
+                        for a in range(rows):
+                            yi = builder.add(ybase[a], s0)
+                            acc = builder.load(accs[a])
+                            yp = builder.bitcast(gep(ydata, yi), vptr)
+                            builder.store(acc, yp, align=esize)
+                        is_fwd = builder.icmp_signed("==", emode_, ir.Constant(i64, 1))
+                        with builder.if_then(is_fwd):
+                            for a in range(rows):
+                                yi = builder.add(ybase[a], s0)
+                                ei = builder.add(eo_, builder.sub(yi, yo_))
+                                acc = builder.load(accs[a])
+                                keep = builder.fcmp_ordered(">", acc, vzero)
+                                v = builder.select(keep, acc, builder.fmul(acc, vzero))
+                                ep = builder.bitcast(gep(edata, ei), vptr)
+                                builder.store(v, ep, align=esize)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    kernel.__name__ = f"vaffine_r{rows}_l{lanes}"
+    return kernel
+
+
+# Rows per block (8 x 16 lanes of float64: 16 zmm accumulators) and the two column
+# widths of settings.AFFINE_LANES; the 1-row kernels finish the rows.
+ROWS = 8
+LW, LN = AFFINE_LANES
+block_wide = make_affine(ROWS, LW)
+row_wide = make_affine(1, LW)
+block_narrow = make_affine(ROWS, LN)
+row_narrow = make_affine(1, LN)
