@@ -408,7 +408,7 @@ class RunConfig:
                 f"width={self.widths[0]} or residual=False"
             )
         try:
-            check_residual_init(self.residual_init, self.residual_block if self.residual else 0)
+            check_residual_init(self.residual_init, self.rblock)
         except ValueError as e:
             raise ConfigError(str(e)) from None
         if self.init not in INIT_SCHEMES:
@@ -494,6 +494,11 @@ class RunConfig:
     def np_dtype(self) -> np.dtype:
         """``dtype`` as a NumPy dtype."""
         return np.dtype(self.dtype)
+
+    @property
+    def rblock(self) -> int:
+        """Hidden layers per residual block as the kernels take it: 0 for a plain network."""
+        return self.residual_block if self.residual else 0
 
     @property
     def effective_alpha(self) -> float:
@@ -668,7 +673,7 @@ class RunConfig:
             sigma_w2=self.sigma_w2,
             sigma_b2=self.sigma_b2,
             dtype=self.np_dtype,
-            residual=self.residual_block if self.residual else 0,
+            residual=self.rblock,
             residual_init=self.residual_init,
         )
 

@@ -18,14 +18,7 @@ from . import kernels
 from .config import ConfigError, RunConfig, check_memory
 from .kernels import reference
 from .kernels import trainer as T
-from .kernels.settings import (
-    ACTIVATIONS,
-    DEFAULT_ALPHA,
-    LOSSES,
-    OPTIMIZERS,
-    SCHEDULES,
-    STATUS_NAMES,
-)
+from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
 from .kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, telemetry_layout
 from .metrics import summarize
 from .result import RunResult
@@ -106,7 +99,7 @@ def pack_batch(runs: Sequence[RunConfig]) -> Batch:
         icfg[k, T.I_ACT] = ACTIVATIONS[r.activation]
         icfg[k, T.I_LOSS] = LOSSES[r.loss]
         icfg[k, T.I_OPT] = OPTIMIZERS[r.optimizer]
-        icfg[k, T.I_RBLOCK] = r.residual_block if r.residual else 0
+        icfg[k, T.I_RBLOCK] = r.rblock
         icfg[k, T.I_BATCH] = r.batch
         icfg[k, T.I_STEPS] = r.n_steps
         icfg[k, T.I_LOG] = r.log_every
@@ -144,18 +137,38 @@ def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled
     return time.perf_counter() - t0
 
 
+def network_outputs(
+    run: RunConfig, params: np.ndarray, X: np.ndarray, backend: str = "compiled"
+) -> np.ndarray:
+    """Outputs (logits, or predictions for regression) of ``run``'s network.
+
+    Parameters
+    ----------
+    run : RunConfig
+    params : ndarray, shape (n_params,), the run's dtype
+        Packed parameters (:meth:`Layout.pack`).
+    X : ndarray, shape (n_in, n), same dtype
+        Inputs, feature-major.
+    backend : {"compiled", "reference"}
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        A view into the forward pass's activations.
+    """
+    _, H = _backend(backend).forward(params, run.layout(), X, run.activation,
+                                     alpha=run.effective_alpha, residual=run.rblock)  # fmt: skip
+    return H[-1]
+
+
 def _train_outputs(batch: Batch, k: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
     """Outputs of trained network ``k`` on its training inputs and the targets, ``(n_train,)``."""
-    a, run = batch.arrays, batch.runs[k]
+    a = batch.arrays
     n_in, ntr, xo, yo = (int(v) for v in a["dinfo"][int(a["icfg"][k, T.I_DATA])][[
         T.D_NIN, T.D_NTR, T.D_XTR, T.D_YTR]])  # fmt: skip
     X = a["xtr"][xo : xo + n_in * ntr].reshape(n_in, ntr)
     params = a["params"][int(a["p_off"][k]) : int(a["p_off"][k + 1])]
-    alpha = run.effective_alpha if run.activation in DEFAULT_ALPHA else None
-    rblock = run.residual_block if run.residual else 0
-    _, H = _backend(backend).forward(params, run.layout(), X, run.activation, alpha=alpha,
-                                     residual=rblock)  # fmt: skip
-    return H[-1], a["ytr"][yo : yo + ntr]
+    return network_outputs(batch.runs[k], params, X, backend), a["ytr"][yo : yo + ntr]
 
 
 def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -> list[RunResult]:

@@ -178,11 +178,15 @@ INIT_SCHEMES: dict[str, InitScheme] = {
 }
 
 
+def _did_you_mean(name: object, valid: dict) -> str:
+    close = difflib.get_close_matches(str(name).lower(), list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _scheme(name: str) -> InitScheme:
     if isinstance(name, str) and name in INIT_SCHEMES:
         return INIT_SCHEMES[name]
-    close = difflib.get_close_matches(str(name).lower(), list(INIT_SCHEMES), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = _did_you_mean(name, INIT_SCHEMES)
     raise ValueError(f"unknown init scheme {name!r}{hint} valid schemes: {', '.join(INIT_SCHEMES)}")
 
 
@@ -240,8 +244,7 @@ def check_residual_init(residual_init: str, residual: int = 0) -> str:
         plain network (``residual == 0``), where it would be silently ignored.
     """
     if not isinstance(residual_init, str) or residual_init not in RESIDUAL_INITS:
-        close = difflib.get_close_matches(str(residual_init).lower(), list(RESIDUAL_INITS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = _did_you_mean(residual_init, RESIDUAL_INITS)
         raise ValueError(
             f"unknown residual_init {residual_init!r}{hint} valid: {', '.join(RESIDUAL_INITS)}"
         )

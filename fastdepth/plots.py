@@ -1378,16 +1378,12 @@ def _config_of(row: pd.Series) -> Any:
 
 def _predict(cfg: Any, params: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray) -> np.ndarray:
     """The network's output (logit, or prediction for regression) at ``X`` (n, n_in)."""
-    from . import kernels
+    from .engine import network_outputs
 
-    layout = cfg.layout()
     dtype = np.asarray(params[0][0]).dtype
-    flat = layout.pack(params, dtype=dtype)
+    flat = cfg.layout().pack(params, dtype=dtype)
     Xf = np.ascontiguousarray(X.T, dtype=dtype)
-    residual = cfg.residual_block if cfg.residual else 0
-    _, H = kernels.forward(flat, layout, Xf, cfg.activation, alpha=cfg.effective_alpha,
-                           residual=residual)  # fmt: skip
-    return np.asarray(H[-1], dtype=np.float64)
+    return np.asarray(network_outputs(cfg, flat, Xf), dtype=np.float64)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -53,13 +53,8 @@ class RunResult:
 
     def predict_logits(self, X: np.ndarray) -> np.ndarray:
         """Outputs of the trained network for inputs ``X`` (n, n_in): float array (n,)."""
-        from . import kernels
+        from .engine import network_outputs  # the engine imports this module
 
-        layout = self.config.layout()
-        P = layout.pack(self.final_params)
+        P = self.config.layout().pack(self.final_params)
         XT = np.ascontiguousarray(np.asarray(X, dtype=P.dtype).T)
-        Z, _ = kernels.forward(
-            P, layout, XT, self.config.activation, alpha=self.config.effective_alpha,
-            residual=self.config.residual_block if self.config.residual else 0,
-        )  # fmt: skip
-        return Z[-1].copy()
+        return network_outputs(self.config, P, XT).copy()

@@ -258,6 +258,17 @@ def test_collapsed_run_is_flagged_with_its_constant_output(backend):
     assert healthy.summary["final_output_std"] > 1.0 and healthy.summary["final_train_acc"] > 0.9
 
 
+def test_predict_logits_gives_the_trained_networks_outputs():
+    run = fd.RunConfig(dataset="spirals", n_train=64, n_test=32, depth=5, width=8, residual=True,
+                       activation="leaky_relu", epochs=50, seed=2)  # fmt: skip
+    res = fd.train(run)
+    X = run.data()[2]
+    flat = run.layout().pack(res.final_params)
+    ref = reference.forward(flat, run.layout(), np.ascontiguousarray(X.T), "leaky_relu",
+                            residual=run.rblock)[1][-1]  # fmt: skip
+    np.testing.assert_allclose(res.predict_logits(X), ref, rtol=1e-12, atol=1e-12)
+
+
 def test_collapsed_needs_a_finite_run_and_a_constant_output():
     log = np.ones((3, 4))
     ev, init = np.full((2, 6), 0.5), np.zeros(7)
