@@ -263,6 +263,14 @@ def test_sweep_crosses_residual_inits(tmp_path):
     assert "residual_init" in group_keys(runs)
 
 
+def test_sweep_refuses_bad_residual_inits(tmp_path, capsys):
+    assert run_sweep(tmp_path / "a", "--residual", "--residual-init", "zeros") == 2
+    assert "unknown residual_init 'zeros'; did you mean 'zero'?" in capsys.readouterr().err
+    assert run_sweep(tmp_path / "b", "--residual-init", "zero") == 2
+    assert "only applies to residual networks" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 # ----------------------------------------------------------------------------- atomicity
 
 
