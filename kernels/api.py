@@ -67,7 +67,9 @@ def forward(
     Z, H : ndarray, shape (layout.n_units, n)
     """
     n, code, a, r, Z, H = v.check_forward(params, layout, X, activation, alpha, residual, Z, H)
-    forward_flat(params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, code, a, r)
+    forward_flat(
+        params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, code, a, r, 1
+    )
     return Z, H
 
 

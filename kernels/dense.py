@@ -20,9 +20,25 @@ import numpy as np
 
 from ._fma import fma
 from ._jit import njit
-from ._micro import SB, rowsum
-from ._vec import LN, LW, ROWS, block_narrow, block_wide, row_narrow, row_wide
+from ._vec import (
+    LN,
+    LW,
+    ROWS,
+    WG_BLOCK,
+    WG_BYTES,
+    bias_block,
+    bias_one,
+    block_narrow,
+    block_wide,
+    row_narrow,
+    row_wide,
+    wgrad_block,
+    wgrad_cols,
+    wgrad_one,
+    wgrad_rows,
+)
 from .activations import RELU, apply_activation, scale_by_derivative
+from .buffers import empty_aligned
 from .settings import CHUNK_SAMPLES
 
 # LW-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
@@ -35,6 +51,7 @@ CHUNK = max(1, CHUNK_SAMPLES // LW)
 I0 = np.int64(0)
 I1 = np.int64(1)
 I2 = np.int64(2)
+I3 = np.int64(3)
 
 
 @njit(inline="always")
@@ -71,7 +88,8 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, E, eo, emode):
     blocks of ``ROWS`` (8), then one at a time.
 
     ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
-    1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward).
+    1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward),
+    3 writes ``relu`` of the product to ``Y`` and nothing else.
     """
     nw = n // LW
     for b0 in range(0, nw, CHUNK):
@@ -110,38 +128,55 @@ def store_out(Y, yi, E, ei, emode, acc):
         acc = acc if E[ei] > 0 else acc * 0
     elif emode == 1:
         E[ei] = acc if acc > 0 else acc * 0
+    elif emode == 3:
+        acc = acc if acc > 0 else acc * 0
     Y[yi] = acc
 
 
-@njit(inline="always")
-def transpose_rows(D, do, rows, n, DT):
-    """``DT[s * rows + j] = D[do + j * n + s]``: feature-major rows to sample-major."""
-    for s0 in range(0, n - n % 8, 8):
-        for j in range(rows):
-            src = D[do + j * n + s0 : do + j * n + s0 + 8]
-            for t in range(8):
-                DT[(s0 + t) * rows + j] = src[t]
-    for s in range(n - n % 8, n):
-        for j in range(rows):
-            DT[s * rows + j] = D[do + j * n + s]
-
-
 @njit
-def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo, DT):
+def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo):
     """``G[W] = X D^T`` (fan_in x fan_out) and ``G[b] = sum_s D`` over ``n`` samples.
 
-    ``D`` is transposed into the scratch ``DT`` (at least ``n * fo``) so that the
-    product is the same broadcast-and-FMA kernel as the forward pass, with the
-    output units as vector lanes and a sequential sum over samples per entry.
+    ``X`` rows (``fi`` units) and ``D`` rows (``fo`` units) are feature-major with
+    leading dimension ``n``. The vector kernels of ``_vec.py`` sum whole vectors of
+    samples; the last ``n % lanes`` samples are added here, in order, to each entry.
     """
-    transpose_rows(D, do, fo, n, DT)
-    affine(X, xo, n, I1, fi, n, I0, I1, DT, I0, G, wo, fo, G, I0, I0)
-    nblk = n // SB
-    for j in range(fo):
-        rowsum(D, do, n, nblk, j, G, bo + j)
-    tail = nblk * SB
+    lanes = WG_BYTES // X.itemsize
+    nblk = n // lanes
+    i = 0
+    while i + WG_BLOCK <= fi:
+        j = 0
+        while j + WG_BLOCK <= fo:
+            wgrad_block(X, xo, D, do, n, nblk, G, wo, fo, i, j)
+            j += WG_BLOCK
+        while j < fo:
+            wgrad_rows(X, xo, D, do, n, nblk, G, wo, fo, i, j)
+            j += 1
+        i += WG_BLOCK
+    while i < fi:
+        j = 0
+        while j + WG_BLOCK <= fo:
+            wgrad_cols(X, xo, D, do, n, nblk, G, wo, fo, i, j)
+            j += WG_BLOCK
+        while j < fo:
+            wgrad_one(X, xo, D, do, n, nblk, G, wo, fo, i, j)
+            j += 1
+        i += 1
+    j = 0
+    while j + WG_BLOCK <= fo:
+        bias_block(X, xo, D, do, n, nblk, G, bo, fo, I0, j)
+        j += WG_BLOCK
+    while j < fo:
+        bias_one(X, xo, D, do, n, nblk, G, bo, fo, I0, j)
+        j += 1
+    tail = nblk * lanes
     if tail < n:
         for j in range(fo):
+            for i in range(fi):
+                acc = G[wo + i * fo + j]
+                for s in range(tail, n):
+                    acc = fma(X[xo + i * n + s], D[do + j * n + s], acc)
+                G[wo + i * fo + j] = acc
             acc = G[bo + j]
             for s in range(tail, n):
                 acc += D[do + j * n + s]
@@ -149,8 +184,15 @@ def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo, DT):
 
 
 @njit
-def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
-    """Forward pass of one network; see :func:`fastdepth.kernels.forward`."""
+def forward_flat(P, table, X, Z, H, n, act, alpha, rblock, keep_z):
+    """Forward pass of one network; see :func:`fastdepth.kernels.forward`.
+
+    ``keep_z`` is an integer flag (a literal bool would compile a specialisation per
+    value). With ``keep_z = 0`` (a training step), a ReLU layer whose backward mask is fused
+    (:func:`relu_fused_below`) stores only ``H``: the backward pass masks with ``H > 0``,
+    which equals ``Z > 0`` bit for bit, and skipping the ``Z`` store saves a third of
+    the layer's memory traffic. Those rows of ``Z`` are then left unwritten.
+    """
     nl = table.shape[0]
     n_hidden = nl - 1
     row = 0
@@ -164,10 +206,13 @@ def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
         src_buf = X if k == 0 else H
         src_off = 0 if k == 0 else prev * n
         src = skip_source(k, n_hidden, rblock) if k < n_hidden else -1
-        # ReLU without a skip add is fused into the affine store (emode 1).
+        # ReLU without a skip add is fused into the affine store (emode 1, or 3 when
+        # no pre-activation is kept).
         fuse = k < n_hidden and act == RELU and src < 0
-        emode = I1 if fuse else I0
-        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, Z, row * n, n, H, row * n, emode)
+        z_less = fuse and not keep_z and relu_fused_below(k, n_hidden, rblock, act)
+        emode = I3 if z_less else (I1 if fuse else I0)
+        dst = H if z_less else Z
+        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, dst, row * n, n, H, row * n, emode)
         if k < n_hidden and not fuse:
             if src >= 0:
                 so = unit_offset(table, src) * n
@@ -191,9 +236,9 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
     max_fo = 0
     for k in range(nl):
         max_fo = max(max_fo, table[k, 1])
-    # Scratch for the transposed dL/dz (weight gradients) and for W d when it must be
-    # added to a skip contribution: fan_in of a layer <= max fan_out or n_in.
-    DT = np.empty(max(max_fo, table[0, 0]) * n, D.dtype)
+    # Scratch for W d when it must be added to a skip contribution (residual nets
+    # only); it is the input gradient of a hidden layer, so fan_in <= max fan_out.
+    WD = empty_aligned(max_fo * n if rblock > 0 else 0, D)
     for i in range(n_out * n):
         D[out_row * n + i] = dout[i]
     for k in range(nl - 1, -1, -1):
@@ -217,16 +262,18 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
         prev = row - fi
         src_buf = X if k == 0 else H
         src_off = 0 if k == 0 else prev * n
-        weight_grad(src_buf, src_off, D, row * n, n, grad, wo, bo, fi, fo, DT)
+        weight_grad(src_buf, src_off, D, row * n, n, grad, wo, bo, fi, fo)
         if k > 0:
             below = k - 1
             if rblock > 0 and skip_source(below + rblock, n_hidden, rblock) == below:
                 # dL/dh_below already holds its skip contribution: add W d to it.
-                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, DT, I0, n, DT, I0, I0)
+                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, WD, I0, n, WD, I0, I0)
                 for i in range(fi * n):
-                    D[prev * n + i] += DT[i]
+                    D[prev * n + i] += WD[i]
             else:
+                # The ReLU mask of the layer below from H > 0 (equal to Z > 0 bit for bit):
+                # a training forward does not store Z for such layers.
                 emode = I2 if relu_fused_below(below, n_hidden, rblock, act) else I0
                 affine(
-                    P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n, Z, prev * n, emode
+                    P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n, H, prev * n, emode
                 )

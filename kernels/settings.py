@@ -14,15 +14,10 @@ from __future__ import annotations
 
 FASTMATH: frozenset[str] = frozenset()
 
-# Samples are processed in blocks of this many so the innermost loops have
-# compile-time trip counts that LLVM fully unrolls and vectorises.
 # Vector widths (columns per micro-kernel block) of the affine kernels (_vec.py):
 # a row of any length is covered by 16-wide blocks, then one 8-wide block, leaving at
 # most 7 columns to a scalar loop. Exactly two widths (dense.affine uses both).
 AFFINE_LANES: tuple[int, ...] = (16, 8)
-SAMPLE_BLOCK: int = AFFINE_LANES[0]
-# Bias gradients sum each unit over samples with this many partial sums.
-ROWSUM_LANES: int = 4
 # Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128
 

@@ -24,7 +24,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .dense import backward_flat, forward_flat
+from .buffers import empty_aligned
+from .dense import I0, I1, backward_flat, forward_flat
 from .diagnostics import (
     activation_sq_means_flat,
     dead_fractions_flat,
@@ -63,7 +64,7 @@ def n_eval_points(n_steps, eval_every):
 @njit
 def _evaluate(P, table, X, y, n, act, alpha, rblock, loss_code, Z, H, dbuf):
     """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
-    forward_flat(P, table, X, Z, H, n, act, alpha, rblock)
+    forward_flat(P, table, X, Z, H, n, act, alpha, rblock, I1)
     out_row = 0
     for m in range(table.shape[0] - 1):
         out_row += table[m, 1]
@@ -108,12 +109,12 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     o_init = o_eval + n_eval * eval_w  # gn (nl), signal (nl), actsq (nh), dead (nh), born_dead
 
     n_ev = max(ntr, nte)
-    Zb = np.empty(n_units * bs, dt)
-    Hb = np.empty(n_units * bs, dt)
-    Db = np.empty(n_units * bs, dt)
-    Ze = np.empty(n_units * n_ev, dt)
-    He = np.empty(n_units * n_ev, dt)
-    dlog = np.empty(n_ev, dt)
+    Zb = empty_aligned(n_units * bs, P)
+    Hb = empty_aligned(n_units * bs, P)
+    Db = empty_aligned(n_units * bs, P)
+    Ze = empty_aligned(n_units * n_ev, P)
+    He = empty_aligned(n_units * n_ev, P)
+    dlog = empty_aligned(n_ev, P)
     grad = np.empty(P.shape[0], dt)
     s1 = np.zeros(P.shape[0], dt)
     s2 = np.zeros(P.shape[0], dt)
@@ -122,7 +123,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
         yb = ytr
         perm = np.empty(0, np.int64)
     else:
-        Xb = np.empty(n_in * bs, dt)
+        Xb = empty_aligned(n_in * bs, P)
         yb = np.empty(bs, dt)
         perm = np.empty(ntr, np.int64)
 
@@ -168,7 +169,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                 yb[s] = ytr[src]
                 for q in range(n_in):
                     Xb[q * nb + s] = Xtr[q * ntr + src]
-        forward_flat(P, table, Xb, Zb, Hb, nb, act, alpha, rblock)
+        forward_flat(P, table, Xb, Zb, Hb, nb, act, alpha, rblock, I0)
         loss = loss_flat(loss_code, Zb, out_row * nb, yb, nb, dlog, 0)
         backward_flat(P, table, Xb, Zb, Hb, dlog, nb, act, alpha, rblock, grad, Db)
         if t % log_every == 0:
