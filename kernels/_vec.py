@@ -31,15 +31,18 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .settings import AFFINE_LANES
+from .settings import AFFINE_BYTES
 
 
 def _contig_1d(t):
     return isinstance(t, types.Array) and t.ndim == 1 and t.layout in "CF"
 
 
-def make_affine(rows: int, lanes: int):
+def make_affine(rows: int, nbytes: int):
     """Intrinsic for ``rows`` output rows times ``nblk`` blocks of ``lanes`` columns.
+
+    ``lanes = nbytes / itemsize``: a block is as many bytes wide whatever the dtype, so
+    float32 gets twice the lanes and the same count of independent FMA chains.
 
     Arguments as :func:`dense.affine`'s, plus ``row0`` (first row), ``ld`` (leading
     dimension of ``X``, ``Y``, ``E``), ``s_begin`` (first column) and ``nblk``.
@@ -94,6 +97,7 @@ def make_affine(rows: int, lanes: int):
             eo_, emode_ = as_i64(16), as_i64(17)
             fty = context.get_value_type(aty[0].dtype)
             esize = context.get_abi_sizeof(fty)
+            lanes = nbytes // esize
             vty = ir.VectorType(fty, lanes)
             vptr = vty.as_pointer()
             fname = f"llvm.fma.v{lanes}f{esize * 8}"
@@ -191,18 +195,18 @@ def make_affine(rows: int, lanes: int):
 
         return sig, codegen
 
-    kernel.__name__ = f"vaffine_r{rows}_l{lanes}"
+    kernel.__name__ = f"vaffine_r{rows}_b{nbytes}"
     return kernel
 
 
-# Rows per block (8 x 16 lanes of float64: 16 zmm accumulators) and the two column
-# widths of settings.AFFINE_LANES; the 1-row kernels finish the rows.
+# Rows per block (8 x 128 bytes: 16 zmm accumulators) and the two column widths of
+# settings.AFFINE_BYTES; the 1-row kernels finish the rows.
 ROWS = 8
-LW, LN = AFFINE_LANES
-block_wide = make_affine(ROWS, LW)
-row_wide = make_affine(1, LW)
-block_narrow = make_affine(ROWS, LN)
-row_narrow = make_affine(1, LN)
+BW, BN = AFFINE_BYTES
+block_wide = make_affine(ROWS, BW)
+row_wide = make_affine(1, BW)
+block_narrow = make_affine(ROWS, BN)
+row_narrow = make_affine(1, BN)
 
 
 # --- weight gradients: lanes over samples ----------------------------------------------

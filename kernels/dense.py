@@ -21,8 +21,8 @@ import numpy as np
 from ._fma import fma
 from ._jit import njit
 from ._vec import (
-    LN,
-    LW,
+    BN,
+    BW,
     ROWS,
     WG_BLOCK,
     WG_BYTES,
@@ -40,11 +40,6 @@ from ._vec import (
 from .activations import RELU, apply_activation, scale_by_derivative
 from .buffers import empty_aligned
 from .settings import CHUNK_SAMPLES
-
-# LW-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
-# block uses it, instead of streaming all columns from L2 once per row block.
-CHUNK = max(1, CHUNK_SAMPLES // LW)
-
 
 # Integer constants as typed values, not literals: a literal argument makes Numba
 # compile a separate specialisation of ``affine`` per call site (3x the compile time).
@@ -84,33 +79,42 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, E, eo, emode):
     ``X`` and ``Y`` are row-major with ``n`` columns. ``mode`` 0 starts from the bias
     ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out`` is the
     forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
-    ``LW``-wide blocks (16), then one ``LN``-wide block (8), then a scalar tail; rows in
-    blocks of ``ROWS`` (8), then one at a time.
+    wide blocks of ``settings.AFFINE_BYTES[0]`` bytes (16 float64, 32 float32), in
+    chunks of ``CHUNK_SAMPLES`` columns so a chunk of inputs stays in L1 while every
+    row block uses it; then narrow blocks of half that; rows in blocks of ``ROWS`` (8),
+    then one at a time.
 
     ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
     1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward),
     3 writes ``relu`` of the product to ``Y`` and nothing else.
     """
-    nw = n // LW
-    for b0 in range(0, nw, CHUNK):
-        nb = min(CHUNK, nw - b0)
+    lw = BW // P.itemsize
+    ln = BN // P.itemsize
+    chunk = max(1, CHUNK_SAMPLES // lw)
+    nw = n // lw
+    for b0 in range(0, nw, chunk):
+        nb = min(chunk, nw - b0)
         r = 0
         while r + ROWS <= nrows:
-            block_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
+            block_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * lw, nb, E, eo, emode)
             r += ROWS
         while r < nrows:
-            row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
+            row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * lw, nb, E, eo, emode)
             r += 1
-    c = nw * LW
-    if n - c >= LN:
+    # At most two narrow blocks: the next one, then one ending at column n. The last may
+    # overlap columns already written; it recomputes them with the same FMA sequence,
+    # so it rewrites the same bits (X and Y never share rows).
+    c = nw * lw
+    while c < n and n >= ln:
+        s0 = min(c, n - ln)
         r = 0
         while r + ROWS <= nrows:
-            block_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
+            block_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, s0, I1, E, eo, emode)
             r += ROWS
         while r < nrows:
-            row_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
+            row_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, s0, I1, E, eo, emode)
             r += 1
-        c += LN
+        c = s0 + ln
     for s in range(c, n):
         r = 0
         while r < nrows:
