@@ -67,7 +67,9 @@ def forward(
     Z, H : ndarray, shape (layout.n_units, n)
     """
     n, code, a, r, Z, H = v.check_forward(params, layout, X, activation, alpha, residual, Z, H)
-    forward_flat(params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, code, a, r)
+    forward_flat(
+        params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n, code, a, r, 1
+    )
     return Z, H
 
 
@@ -110,7 +112,7 @@ def backward(
     )
     backward_flat(
         params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
-        n, code, a, r, grad, D.reshape(-1),
+        n, n, code, a, r, grad, D.reshape(-1),
     )  # fmt: skip
     return grad, D
 
@@ -240,7 +242,7 @@ def signal_norms(D: np.ndarray, layout: Layout) -> np.ndarray:
     """Frobenius norm of dL/dz per layer (float64, (n_layers,)), over units and samples."""
     layout = v.check_units("D", D, layout)
     out = np.empty(layout.n_layers)
-    signal_norms_flat(D.reshape(-1), layout.table, D.shape[1], out, 0)
+    signal_norms_flat(D.reshape(-1), layout.table, D.shape[1], D.shape[1], out, 0)
     return out
 
 
@@ -248,7 +250,7 @@ def activation_sq_means(H: np.ndarray, layout: Layout) -> np.ndarray:
     """Mean squared activation of each hidden layer (float64, (depth,))."""
     layout = v.check_units("H", H, layout)
     out = np.empty(layout.depth)
-    activation_sq_means_flat(H.reshape(-1), layout.table, H.shape[1], out, 0)
+    activation_sq_means_flat(H.reshape(-1), layout.table, H.shape[1], H.shape[1], out, 0)
     return out
 
 
@@ -259,7 +261,7 @@ def dead_fractions(Z: np.ndarray, layout: Layout) -> tuple[np.ndarray, bool]:
     """
     layout = v.check_units("Z", Z, layout)
     out = np.empty(layout.depth)
-    born = dead_fractions_flat(Z.reshape(-1), layout.table, Z.shape[1], out, 0)
+    born = dead_fractions_flat(Z.reshape(-1), layout.table, Z.shape[1], Z.shape[1], out, 0)
     return out, bool(born)
 
 

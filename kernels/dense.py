@@ -1,11 +1,12 @@
 """Dense layers of a whole network over a block of samples, forward and backward.
 
 Buffers are flat and feature-major: unit ``u`` of the network (hidden layers in
-order, then the output) owns ``buf[u*n : (u+1)*n]``, one value per sample. The
-vector micro-kernels of ``_vec.py`` cover whole sample blocks
-(``settings.SAMPLE_BLOCK``); plain loops here finish the ragged tail, so any
-sample count works, including 1. With ReLU, the activation (forward) and its mask
-(backward) are fused into the stores of the affine products instead of separate passes.
+order, then the output) owns ``buf[u*ld : u*ld + n]``, one value per sample, with
+``ld >= n`` (the trainer pads rows to whole cache lines; the public API uses
+``ld = n``). The vector micro-kernels of ``_vec.py`` cover whole vectors of samples;
+plain loops here finish what is left, so any sample count works, including 1. With
+ReLU, the activation (forward) and its mask (backward) are fused into the stores of
+the affine products instead of separate passes.
 
 Residual connections (``rblock = r > 0``): hidden layer 0 maps the input to the
 width and is never skipped; hidden layers ``1..`` form blocks of ``r``; the input
@@ -20,21 +21,33 @@ import numpy as np
 
 from ._fma import fma
 from ._jit import njit
-from ._micro import SB, rowsum
-from ._vec import LN, LW, ROWS, block_narrow, block_wide, row_narrow, row_wide
+from ._vec import (
+    BN,
+    BW,
+    ROWS,
+    WG_BLOCK,
+    WG_BYTES,
+    bias_block,
+    bias_one,
+    block_narrow,
+    block_wide,
+    row_narrow,
+    row_wide,
+    wgrad_block,
+    wgrad_cols,
+    wgrad_one,
+    wgrad_rows,
+)
 from .activations import RELU, apply_activation, scale_by_derivative
+from .buffers import empty_aligned
 from .settings import CHUNK_SAMPLES
-
-# LW-wide column blocks per chunk: a chunk of inputs stays in L1 while every row
-# block uses it, instead of streaming all columns from L2 once per row block.
-CHUNK = max(1, CHUNK_SAMPLES // LW)
-
 
 # Integer constants as typed values, not literals: a literal argument makes Numba
 # compile a separate specialisation of ``affine`` per call site (3x the compile time).
 I0 = np.int64(0)
 I1 = np.int64(1)
 I2 = np.int64(2)
+I3 = np.int64(3)
 
 
 @njit(inline="always")
@@ -61,45 +74,57 @@ def unit_offset(table, k):
 
 
 @njit
-def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, E, eo, emode):
+def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emode):
     """``Y[r, c] = init + sum_q P[wo + r*rs + q*cs] X[q, c]`` for ``r < nrows``, ``c < n``.
 
-    ``X`` and ``Y`` are row-major with ``n`` columns. ``mode`` 0 starts from the bias
-    ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out`` is the
-    forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
-    ``LW``-wide blocks (16), then one ``LN``-wide block (8), then a scalar tail; rows in
-    blocks of ``ROWS`` (8), then one at a time.
+    ``X`` and ``Y`` are row-major with ``n`` columns, rows ``ld >= n`` elements apart.
+    ``mode`` 0 starts from the bias ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out``
+    is the forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
+    wide blocks of ``settings.AFFINE_BYTES[0]`` bytes (16 float64, 32 float32), in
+    chunks of ``CHUNK_SAMPLES`` columns so a chunk of inputs stays in L1 while every
+    row block uses it; then narrow blocks of half that; rows in blocks of ``ROWS`` (8),
+    then one at a time.
 
     ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
-    1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward).
+    1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward),
+    3 writes ``relu`` of the product to ``Y`` and nothing else.
     """
-    nw = n // LW
-    for b0 in range(0, nw, CHUNK):
-        nb = min(CHUNK, nw - b0)
+    lw = BW // P.itemsize
+    ln = BN // P.itemsize
+    chunk = max(1, CHUNK_SAMPLES // lw)
+    nw = n // lw
+    for b0 in range(0, nw, chunk):
+        nb = min(chunk, nw - b0)
         r = 0
         while r + ROWS <= nrows:
-            block_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
+            block_wide(
+                P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, ld, b0 * lw, nb, E, eo, emode
+            )
             r += ROWS
         while r < nrows:
-            row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, b0 * LW, nb, E, eo, emode)
+            row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, ld, b0 * lw, nb, E, eo, emode)
             r += 1
-    c = nw * LW
-    if n - c >= LN:
+    # At most two narrow blocks: the next one, then one ending at column n. The last may
+    # overlap columns already written; it recomputes them with the same FMA sequence,
+    # so it rewrites the same bits (X and Y never share rows).
+    c = nw * lw
+    while c < n and n >= ln:
+        s0 = min(c, n - ln)
         r = 0
         while r + ROWS <= nrows:
-            block_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
+            block_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, ld, s0, I1, E, eo, emode)
             r += ROWS
         while r < nrows:
-            row_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, n, c, I1, E, eo, emode)
+            row_narrow(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, ld, s0, I1, E, eo, emode)
             r += 1
-        c += LN
+        c = s0 + ln
     for s in range(c, n):
         r = 0
         while r < nrows:
             acc = P[bo + r] if mode == 0 else P.dtype.type(0)
             for q in range(nred):
-                acc = fma(P[wo + r * rs + q * cs], X[xo + q * n + s], acc)
-            store_out(Y, yo + r * n + s, E, eo + r * n + s, emode, acc)
+                acc = fma(P[wo + r * rs + q * cs], X[xo + q * ld + s], acc)
+            store_out(Y, yo + r * ld + s, E, eo + r * ld + s, emode, acc)
             r += 1
 
 
@@ -110,47 +135,75 @@ def store_out(Y, yi, E, ei, emode, acc):
         acc = acc if E[ei] > 0 else acc * 0
     elif emode == 1:
         E[ei] = acc if acc > 0 else acc * 0
+    elif emode == 3:
+        acc = acc if acc > 0 else acc * 0
     Y[yi] = acc
 
 
-@njit(inline="always")
-def transpose_rows(D, do, rows, n, DT):
-    """``DT[s * rows + j] = D[do + j * n + s]``: feature-major rows to sample-major."""
-    for s0 in range(0, n - n % 8, 8):
-        for j in range(rows):
-            src = D[do + j * n + s0 : do + j * n + s0 + 8]
-            for t in range(8):
-                DT[(s0 + t) * rows + j] = src[t]
-    for s in range(n - n % 8, n):
-        for j in range(rows):
-            DT[s * rows + j] = D[do + j * n + s]
-
-
 @njit
-def weight_grad(X, xo, D, do, n, G, wo, bo, fi, fo, DT):
+def weight_grad(X, xo, D, do, n, ld, G, wo, bo, fi, fo):
     """``G[W] = X D^T`` (fan_in x fan_out) and ``G[b] = sum_s D`` over ``n`` samples.
 
-    ``D`` is transposed into the scratch ``DT`` (at least ``n * fo``) so that the
-    product is the same broadcast-and-FMA kernel as the forward pass, with the
-    output units as vector lanes and a sequential sum over samples per entry.
+    ``X`` rows (``fi`` units) and ``D`` rows (``fo`` units) are feature-major with
+    leading dimension ``ld >= n``. The vector kernels of ``_vec.py`` sum whole vectors of
+    samples; the last ``n % lanes`` samples are added here, in order, to each entry.
     """
-    transpose_rows(D, do, fo, n, DT)
-    affine(X, xo, n, I1, fi, n, I0, I1, DT, I0, G, wo, fo, G, I0, I0)
-    nblk = n // SB
-    for j in range(fo):
-        rowsum(D, do, n, nblk, j, G, bo + j)
-    tail = nblk * SB
+    lanes = WG_BYTES // X.itemsize
+    nblk = n // lanes
+    i = 0
+    while i + WG_BLOCK <= fi:
+        j = 0
+        while j + WG_BLOCK <= fo:
+            wgrad_block(X, xo, D, do, ld, nblk, G, wo, fo, i, j)
+            j += WG_BLOCK
+        while j < fo:
+            wgrad_rows(X, xo, D, do, ld, nblk, G, wo, fo, i, j)
+            j += 1
+        i += WG_BLOCK
+    while i < fi:
+        j = 0
+        while j + WG_BLOCK <= fo:
+            wgrad_cols(X, xo, D, do, ld, nblk, G, wo, fo, i, j)
+            j += WG_BLOCK
+        while j < fo:
+            wgrad_one(X, xo, D, do, ld, nblk, G, wo, fo, i, j)
+            j += 1
+        i += 1
+    j = 0
+    while j + WG_BLOCK <= fo:
+        bias_block(X, xo, D, do, ld, nblk, G, bo, fo, I0, j)
+        j += WG_BLOCK
+    while j < fo:
+        bias_one(X, xo, D, do, ld, nblk, G, bo, fo, I0, j)
+        j += 1
+    tail = nblk * lanes
     if tail < n:
         for j in range(fo):
+            for i in range(fi):
+                acc = G[wo + i * fo + j]
+                for s in range(tail, n):
+                    acc = fma(X[xo + i * ld + s], D[do + j * ld + s], acc)
+                G[wo + i * fo + j] = acc
             acc = G[bo + j]
             for s in range(tail, n):
-                acc += D[do + j * n + s]
+                acc += D[do + j * ld + s]
             G[bo + j] = acc
 
 
 @njit
-def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
-    """Forward pass of one network; see :func:`fastdepth.kernels.forward`."""
+def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
+    """Forward pass of one network; see :func:`fastdepth.kernels.forward`.
+
+    ``n`` samples; ``X``, ``Z`` and ``H`` rows are ``ld >= n`` elements apart. Columns
+    ``n..ld`` are padding: elementwise passes may write them, nothing reads them into
+    a result.
+
+    ``keep_z`` is an integer flag (a literal bool would compile a specialisation per
+    value). With ``keep_z = 0`` (a training step), a ReLU layer whose backward mask is fused
+    (:func:`relu_fused_below`) stores only ``H``: the backward pass masks with ``H > 0``,
+    which equals ``Z > 0`` bit for bit, and skipping the ``Z`` store saves a third of
+    the layer's memory traffic. Those rows of ``Z`` are then left unwritten.
+    """
     nl = table.shape[0]
     n_hidden = nl - 1
     row = 0
@@ -162,28 +215,36 @@ def forward_flat(P, table, X, Z, H, n, act, alpha, rblock):
         bo = table[k, 3]
         # One call site: every extra one is another inlined copy for LLVM to compile.
         src_buf = X if k == 0 else H
-        src_off = 0 if k == 0 else prev * n
+        src_off = 0 if k == 0 else prev * ld
         src = skip_source(k, n_hidden, rblock) if k < n_hidden else -1
-        # ReLU without a skip add is fused into the affine store (emode 1).
+        # ReLU without a skip add is fused into the affine store (emode 1, or 3 when
+        # no pre-activation is kept).
         fuse = k < n_hidden and act == RELU and src < 0
-        emode = I1 if fuse else I0
-        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, Z, row * n, n, H, row * n, emode)
+        z_less = fuse and not keep_z and relu_fused_below(k, n_hidden, rblock, act)
+        emode = I3 if z_less else (I1 if fuse else I0)
+        dst = H if z_less else Z
+        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, dst, row * ld, n, ld,
+               H, row * ld, emode)  # fmt: skip
         if k < n_hidden and not fuse:
             if src >= 0:
-                so = unit_offset(table, src) * n
-                for i in range(fo * n):
-                    Z[row * n + i] += H[so + i]
-            apply_activation(Z, row * n, H, row * n, fo * n, act, alpha)
+                so = unit_offset(table, src) * ld
+                for i in range(fo * ld):
+                    Z[row * ld + i] += H[so + i]
+            apply_activation(Z, row * ld, H, row * ld, fo * ld, act, alpha)
         elif k == n_hidden:
-            for i in range(fo * n):
-                H[row * n + i] = Z[row * n + i]
+            for i in range(fo * ld):
+                H[row * ld + i] = Z[row * ld + i]
         prev = row
         row += fo
 
 
 @njit
-def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
-    """Backward pass of one network; see :func:`fastdepth.kernels.backward`."""
+def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
+    """Backward pass of one network; see :func:`fastdepth.kernels.backward`.
+
+    ``n`` samples, rows ``ld`` apart as in :func:`forward_flat`; ``dout`` is ``n_out x n``
+    with rows ``n`` apart.
+    """
     nl = table.shape[0]
     n_hidden = nl - 1
     out_row = unit_offset(table, n_hidden)
@@ -191,11 +252,13 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
     max_fo = 0
     for k in range(nl):
         max_fo = max(max_fo, table[k, 1])
-    # Scratch for the transposed dL/dz (weight gradients) and for W d when it must be
-    # added to a skip contribution: fan_in of a layer <= max fan_out or n_in.
-    DT = np.empty(max(max_fo, table[0, 0]) * n, D.dtype)
-    for i in range(n_out * n):
-        D[out_row * n + i] = dout[i]
+    # Scratch for W d when it must be added to a skip contribution (residual nets
+    # only); it is the input gradient of a hidden layer, so fan_in <= max fan_out.
+    WD = empty_aligned(max_fo * ld if rblock > 0 else 0, D)
+    WD[:] = 0  # its padding columns are added to D's
+    for j in range(n_out):
+        for s in range(n):
+            D[(out_row + j) * ld + s] = dout[j * n + s]
     for k in range(nl - 1, -1, -1):
         fi = table[k, 0]
         fo = table[k, 1]
@@ -206,27 +269,45 @@ def backward_flat(P, table, X, Z, H, dout, n, act, alpha, rblock, grad, D):
             # D holds dL/dh_k, complete now that every layer above is done, and already
             # dL/dz_k when the ReLU mask was fused into the store of ``W d`` (emode 2).
             if not relu_fused_below(k, n_hidden, rblock, act):
-                scale_by_derivative(Z, row * n, D, row * n, fo * n, act, alpha)
+                scale_by_derivative(Z, row * ld, D, row * ld, fo * ld, act, alpha)
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
                 # A skip is the first contribution its source receives (its block
                 # end lies above the layer that feeds it through W), so copy.
-                so = unit_offset(table, src) * n
-                for i in range(fo * n):
-                    D[so + i] = D[row * n + i]
+                so = unit_offset(table, src) * ld
+                for i in range(fo * ld):
+                    D[so + i] = D[row * ld + i]
         prev = row - fi
         src_buf = X if k == 0 else H
-        src_off = 0 if k == 0 else prev * n
-        weight_grad(src_buf, src_off, D, row * n, n, grad, wo, bo, fi, fo, DT)
+        src_off = 0 if k == 0 else prev * ld
+        weight_grad(src_buf, src_off, D, row * ld, n, ld, grad, wo, bo, fi, fo)
         if k > 0:
             below = k - 1
             if rblock > 0 and skip_source(below + rblock, n_hidden, rblock) == below:
                 # dL/dh_below already holds its skip contribution: add W d to it.
-                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * n, DT, I0, n, DT, I0, I0)
-                for i in range(fi * n):
-                    D[prev * n + i] += DT[i]
+                affine(P, wo, fo, I1, fi, fo, I0, I1, D, row * ld, WD, I0, n, ld, WD, I0, I0)
+                for i in range(fi * ld):
+                    D[prev * ld + i] += WD[i]
             else:
+                # The ReLU mask of the layer below from H > 0 (equal to Z > 0 bit for bit):
+                # a training forward does not store Z for such layers.
                 emode = I2 if relu_fused_below(below, n_hidden, rblock, act) else I0
                 affine(
-                    P, wo, fo, I1, fi, fo, I0, I1, D, row * n, D, prev * n, n, Z, prev * n, emode
+                    P,
+                    wo,
+                    fo,
+                    I1,
+                    fi,
+                    fo,
+                    I0,
+                    I1,
+                    D,
+                    row * ld,
+                    D,
+                    prev * ld,
+                    n,
+                    ld,
+                    H,
+                    prev * ld,
+                    emode,
                 )

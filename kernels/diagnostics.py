@@ -28,33 +28,38 @@ def layer_grad_norms_flat(grad, table, out, oo):
 
 
 @njit
-def signal_norms_flat(D, table, n, out, oo):
-    """``out[oo + k] = ||dL/dz_k||_F`` over units and samples, every layer incl. output."""
+def signal_norms_flat(D, table, n, ld, out, oo):
+    """``out[oo + k] = ||dL/dz_k||_F`` over units and samples, every layer incl. output.
+
+    ``n`` samples per unit, rows ``ld`` apart (as in every ``*_flat`` diagnostic here).
+    """
     u = 0
     for k in range(table.shape[0]):
         fo = table[k, 1]
         acc = 0.0
-        for i in range(u * n, (u + fo) * n):
-            acc += np.float64(D[i]) * np.float64(D[i])
+        for j in range(u, u + fo):
+            for s in range(j * ld, j * ld + n):
+                acc += np.float64(D[s]) * np.float64(D[s])
         out[oo + k] = math.sqrt(acc)
         u += fo
 
 
 @njit
-def activation_sq_means_flat(H, table, n, out, oo):
+def activation_sq_means_flat(H, table, n, ld, out, oo):
     """``out[oo + k] = mean(h_k^2)`` over units and samples, hidden layers only."""
     u = 0
     for k in range(table.shape[0] - 1):
         fo = table[k, 1]
         acc = 0.0
-        for i in range(u * n, (u + fo) * n):
-            acc += np.float64(H[i]) * np.float64(H[i])
+        for j in range(u, u + fo):
+            for s in range(j * ld, j * ld + n):
+                acc += np.float64(H[s]) * np.float64(H[s])
         out[oo + k] = acc / (fo * n)
         u += fo
 
 
 @njit
-def dead_fractions_flat(Z, table, n, out, oo):
+def dead_fractions_flat(Z, table, n, ld, out, oo):
     """``out[oo + k]`` = share of hidden layer ``k``'s units with ``z <= 0`` on every sample.
 
     Returns 1 if some hidden layer is entirely dead (the network is *born dead*
@@ -68,7 +73,7 @@ def dead_fractions_flat(Z, table, n, out, oo):
         dead = 0
         for j in range(fo):
             alive = False
-            base = (u + j) * n
+            base = (u + j) * ld
             for s in range(n):
                 if not Z[base + s] <= 0:
                     alive = True

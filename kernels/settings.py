@@ -14,15 +14,11 @@ from __future__ import annotations
 
 FASTMATH: frozenset[str] = frozenset()
 
-# Samples are processed in blocks of this many so the innermost loops have
-# compile-time trip counts that LLVM fully unrolls and vectorises.
-# Vector widths (columns per micro-kernel block) of the affine kernels (_vec.py):
-# a row of any length is covered by 16-wide blocks, then one 8-wide block, leaving at
-# most 7 columns to a scalar loop. Exactly two widths (dense.affine uses both).
-AFFINE_LANES: tuple[int, ...] = (16, 8)
-SAMPLE_BLOCK: int = AFFINE_LANES[0]
-# Bias gradients sum each unit over samples with this many partial sums.
-ROWSUM_LANES: int = 4
+# Vector widths in bytes (columns per block x itemsize) of the affine kernels (_vec.py):
+# 16 then 8 float64 columns, 32 then 16 float32. A row of at least one narrow block is
+# covered by wide blocks, at most one narrow block and one overlapping narrow block
+# at its end; only rows shorter than a narrow block use a scalar loop.
+AFFINE_BYTES: tuple[int, int] = (128, 64)
 # Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128
 

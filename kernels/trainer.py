@@ -24,7 +24,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import njit
-from .dense import backward_flat, forward_flat
+from .buffers import empty_aligned, padded_ld, padded_rows, zeros_aligned
+from .dense import I0, I1, backward_flat, forward_flat
 from .diagnostics import (
     activation_sq_means_flat,
     dead_fractions_flat,
@@ -61,14 +62,14 @@ def n_eval_points(n_steps, eval_every):
 
 
 @njit
-def _evaluate(P, table, X, y, n, act, alpha, rblock, loss_code, Z, H, dbuf):
+def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf):
     """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
-    forward_flat(P, table, X, Z, H, n, act, alpha, rblock)
+    forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, I1)
     out_row = 0
     for m in range(table.shape[0] - 1):
         out_row += table[m, 1]
-    loss = loss_flat(loss_code, Z, out_row * n, y, n, dbuf, 0)
-    acc = accuracy_flat(Z, out_row * n, y, n) if loss_code == 0 else np.nan
+    loss = loss_flat(loss_code, Z, out_row * ld, y, n, dbuf, 0)
+    acc = accuracy_flat(Z, out_row * ld, y, n) if loss_code == 0 else np.nan
     return loss, acc
 
 
@@ -107,22 +108,28 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     o_eval = o_log + n_log * log_w
     o_init = o_eval + n_eval * eval_w  # gn (nl), signal (nl), actsq (nh), dead (nh), born_dead
 
-    n_ev = max(ntr, nte)
-    Zb = np.empty(n_units * bs, dt)
-    Hb = np.empty(n_units * bs, dt)
-    Db = np.empty(n_units * bs, dt)
-    Ze = np.empty(n_units * n_ev, dt)
-    He = np.empty(n_units * n_ev, dt)
-    dlog = np.empty(n_ev, dt)
+    # Rows of every feature-major buffer are padded to whole cache lines (buffers.py);
+    # the inputs are copied once into that layout.
+    ldb = padded_ld(bs, P)
+    ltr = padded_ld(ntr, P)
+    lte = padded_ld(nte, P)
+    Zb = zeros_aligned(n_units * ldb, P)
+    Hb = zeros_aligned(n_units * ldb, P)
+    Db = zeros_aligned(n_units * ldb, P)
+    Ze = zeros_aligned(n_units * max(ltr, lte), P)
+    He = zeros_aligned(n_units * max(ltr, lte), P)
+    dlog = empty_aligned(max(ntr, nte), P)
+    Xtr_p = padded_rows(Xtr, n_in, ntr, ltr)
+    Xte_p = padded_rows(Xte, n_in, nte, lte)
     grad = np.empty(P.shape[0], dt)
     s1 = np.zeros(P.shape[0], dt)
     s2 = np.zeros(P.shape[0], dt)
     if full:
-        Xb = Xtr
+        Xb = Xtr_p
         yb = ytr
         perm = np.empty(0, np.int64)
     else:
-        Xb = np.empty(n_in * bs, dt)
+        Xb = zeros_aligned(n_in * ldb, P)
         yb = np.empty(bs, dt)
         perm = np.empty(ntr, np.int64)
 
@@ -134,12 +141,12 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             e = t // eval_every if t < n_steps else n_eval - 1
             eo = o_eval + e * eval_w
             tr_loss, tr_acc = _evaluate(
-                P, table, Xtr, ytr, ntr, act, alpha, rblock, loss_code, Ze, He, dlog
+                P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock, loss_code, Ze, He, dlog
             )
             tel[eo] = tr_loss
             tel[eo + 1] = tr_acc
-            activation_sq_means_flat(He, table, ntr, tel, eo + 4 + nh)
-            born_dead = dead_fractions_flat(Ze, table, ntr, tel, eo + 4)
+            activation_sq_means_flat(He, table, ntr, ltr, tel, eo + 4 + nh)
+            born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + 4)
             if t == 0:
                 # The init block repeats evaluation row 0: copy it, don't recompute it.
                 for k in range(nh):
@@ -147,7 +154,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                     tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
                 tel[o_init + 2 * nl + 2 * nh] = born_dead
             te_loss, te_acc = _evaluate(
-                P, table, Xte, yte, nte, act, alpha, rblock, loss_code, Ze, He, dlog
+                P, table, Xte_p, yte, nte, lte, act, alpha, rblock, loss_code, Ze, He, dlog
             )
             tel[eo + 2] = te_loss
             tel[eo + 3] = te_acc
@@ -167,10 +174,10 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                 src = perm[start + s]
                 yb[s] = ytr[src]
                 for q in range(n_in):
-                    Xb[q * nb + s] = Xtr[q * ntr + src]
-        forward_flat(P, table, Xb, Zb, Hb, nb, act, alpha, rblock)
-        loss = loss_flat(loss_code, Zb, out_row * nb, yb, nb, dlog, 0)
-        backward_flat(P, table, Xb, Zb, Hb, dlog, nb, act, alpha, rblock, grad, Db)
+                    Xb[q * ldb + s] = Xtr[q * ntr + src]
+        forward_flat(P, table, Xb, Zb, Hb, nb, ldb, act, alpha, rblock, I0)
+        loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0)
+        backward_flat(P, table, Xb, Zb, Hb, dlog, nb, ldb, act, alpha, rblock, grad, Db)
         if t % log_every == 0:
             # Logged steps get the total norm from the per-layer pass (same sum, same bits).
             lo = o_log + (t // log_every) * log_w
@@ -180,7 +187,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             if t == 0:
                 for k in range(nl):
                     tel[o_init + k] = tel[lo + 2 + k]
-                signal_norms_flat(Db, table, nb, tel, o_init + nl)
+                signal_norms_flat(Db, table, nb, ldb, tel, o_init + nl)
         else:
             gnorm = grad_norm(grad)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):

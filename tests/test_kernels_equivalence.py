@@ -200,3 +200,47 @@ def test_permutation_matches_reference_and_depends_on_key_and_epoch():
     a = K.permutation(1, 0, 100)
     assert not np.array_equal(a, K.permutation(1, 1, 100))
     assert not np.array_equal(a, K.permutation(2, 0, 100))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_blocks_and_sample_tails(dtype):
+    # Weight gradients run 4 x 4 vector blocks, then single rows / columns, over whole
+    # vectors of samples (8 float64, 16 float32), then add the remaining samples; the
+    # affine kernels run wide, narrow and overlapping narrow column blocks. Every mix
+    # of remainders must agree with the reference.
+    rng = np.random.default_rng(11)
+    for n_in in (1, 2, 5):
+        for width in (1, 3, 4, 6, 17):
+            for n in (1, 7, 8, 9, 16, 17, 33, 100):
+                layout = K.Layout(n_in, [width, width])
+                P = (rng.standard_normal(layout.n_params) * 0.5).astype(dtype)
+                X = rng.standard_normal((n_in, n)).astype(dtype)
+                Z, H = K.forward(P, layout, X, "relu")
+                Zr, Hr = R.forward(P, layout, X, "relu")
+                ctx = f"n_in={n_in} width={width} n={n}"
+                assert_close(Z, Zr, dtype, what=f"Z {ctx}")
+                dout = rng.standard_normal((1, n)).astype(dtype)
+                g, D = K.backward(P, layout, X, Z, H, dout, "relu")
+                gr, Dr = R.backward(P, layout, X, Zr, Hr, dout, "relu")
+                assert_close(g, gr, dtype, what=f"grad {ctx}")
+                assert_close(D, Dr, dtype, what=f"D {ctx}")
+
+
+def test_scratch_buffers_start_on_a_cache_line_with_padded_zero_rows():
+    import numba
+    from fastdepth.kernels.buffers import padded_ld, padded_rows
+
+    @numba.njit
+    def probe(X, rows, n):
+        ld = padded_ld(n, X)
+        out = padded_rows(X, rows, n, ld)
+        return out.ctypes.data % 64, ld, out
+
+    for dtype, per_line in ((np.float64, 8), (np.float32, 16)):
+        for n in (1, 7, 8, 9, 1000, 1001):
+            X = np.arange(3 * n, dtype=dtype) + 1
+            offset, ld, out = probe(X, 3, n)
+            assert offset == 0 and ld % per_line == 0 and n <= ld < n + per_line
+            rows = out.reshape(3, ld)
+            np.testing.assert_array_equal(rows[:, :n], X.reshape(3, n))
+            assert not rows[:, n:].any()
