@@ -33,6 +33,13 @@ from .shuffle import permutation_flat
 from .trainer import train_batch_flat
 
 
+def _table(layout: Layout) -> np.ndarray:
+    """``layout.table`` as a writable array: the trainer passes writable tables, and a
+    read-only one is another Numba type, i.e. one more compile of each kernel it reaches
+    (0.8 s of the cold start for ``forward_flat`` alone)."""
+    return layout.table if layout.table.flags.writeable else layout.table.copy()
+
+
 def forward(
     params: np.ndarray,
     layout: Layout,
@@ -68,7 +75,7 @@ def forward(
     """
     n, code, a, r, Z, H = v.check_forward(params, layout, X, activation, alpha, residual, Z, H)
     forward_flat(
-        params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n, code, a, r, 1
+        params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n, code, a, r, 1
     )
     return Z, H
 
@@ -111,7 +118,7 @@ def backward(
         params, layout, X, Z, H, dout, activation, alpha, residual, grad, D
     )
     backward_flat(
-        params, layout.table, X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
+        params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
         n, n, code, a, r, grad, D.reshape(-1),
     )  # fmt: skip
     return grad, D
@@ -234,7 +241,7 @@ def layer_grad_norms(grad: np.ndarray, layout: Layout) -> tuple[np.ndarray, floa
     layout = v.layout_arg(layout)
     v.float_array("grad", grad, 1, shape=(layout.n_params,))
     out = np.empty(layout.n_layers)
-    total = layer_grad_norms_flat(grad, layout.table, out, 0)
+    total = layer_grad_norms_flat(grad, _table(layout), out, 0)
     return out, float(total)
 
 
@@ -242,7 +249,7 @@ def signal_norms(D: np.ndarray, layout: Layout) -> np.ndarray:
     """Frobenius norm of dL/dz per layer (float64, (n_layers,)), over units and samples."""
     layout = v.check_units("D", D, layout)
     out = np.empty(layout.n_layers)
-    signal_norms_flat(D.reshape(-1), layout.table, D.shape[1], D.shape[1], out, 0)
+    signal_norms_flat(D.reshape(-1), _table(layout), D.shape[1], D.shape[1], out, 0)
     return out
 
 
@@ -250,7 +257,7 @@ def activation_sq_means(H: np.ndarray, layout: Layout) -> np.ndarray:
     """Mean squared activation of each hidden layer (float64, (depth,))."""
     layout = v.check_units("H", H, layout)
     out = np.empty(layout.depth)
-    activation_sq_means_flat(H.reshape(-1), layout.table, H.shape[1], H.shape[1], out, 0)
+    activation_sq_means_flat(H.reshape(-1), _table(layout), H.shape[1], H.shape[1], out, 0)
     return out
 
 
@@ -261,7 +268,7 @@ def dead_fractions(Z: np.ndarray, layout: Layout) -> tuple[np.ndarray, bool]:
     """
     layout = v.check_units("Z", Z, layout)
     out = np.empty(layout.depth)
-    born = dead_fractions_flat(Z.reshape(-1), layout.table, Z.shape[1], Z.shape[1], out, 0)
+    born = dead_fractions_flat(Z.reshape(-1), _table(layout), Z.shape[1], Z.shape[1], out, 0)
     return out, bool(born)
 
 
