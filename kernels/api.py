@@ -165,7 +165,8 @@ def bce_with_logits(
         ``(sigmoid(logits) - y) / n``.
     """
     d = v.check_loss("dlogits", logits, y, dlogits)
-    return float(bce_flat(logits, 0, y, logits.shape[0], d, 0)), d
+    n = logits.shape[0]
+    return float(bce_flat(logits, 0, y, n, d, 0, np.empty(n))), d
 
 
 def mse(
@@ -173,7 +174,8 @@ def mse(
 ) -> tuple[float, np.ndarray]:
     """Mean squared error ``mean((pred - y)^2)`` and its gradient ``2 (pred - y) / n``."""
     d = v.check_loss("dpred", pred, y, dpred)
-    return float(mse_flat(pred, 0, y, pred.shape[0], d, 0)), d
+    n = pred.shape[0]
+    return float(mse_flat(pred, 0, y, n, d, 0, np.empty(n))), d
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray) -> float:

@@ -1,12 +1,16 @@
-"""Per-layer diagnostics of one network, written into a caller's array at an offset."""
+"""Per-layer diagnostics of one network, written into a caller's array at an offset.
+
+Sums of squares are formed in float64 and summed by :func:`vmath.lane_sumsq8` (a fixed
+order, eight independent chains), per row of samples, then across a layer's rows.
+"""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._jit import njit
+from .optim import grad_norm
+from .vmath import lane_sumsq8
 
 
 @njit
@@ -15,16 +19,10 @@ def layer_grad_norms_flat(grad, table, out, oo):
 
     The total covers every parameter, biases included.
     """
-    total = 0.0
-    for i in range(grad.shape[0]):
-        total += np.float64(grad[i]) * np.float64(grad[i])
     for k in range(table.shape[0]):
         wo = table[k, 2]
-        acc = 0.0
-        for i in range(wo, wo + table[k, 0] * table[k, 1]):
-            acc += np.float64(grad[i]) * np.float64(grad[i])
-        out[oo + k] = math.sqrt(acc)
-    return math.sqrt(total)
+        out[oo + k] = math.sqrt(lane_sumsq8(grad, wo, wo + table[k, 0] * table[k, 1]))
+    return grad_norm(grad)
 
 
 @njit
@@ -38,8 +36,7 @@ def signal_norms_flat(D, table, n, ld, out, oo):
         fo = table[k, 1]
         acc = 0.0
         for j in range(u, u + fo):
-            for s in range(j * ld, j * ld + n):
-                acc += np.float64(D[s]) * np.float64(D[s])
+            acc += lane_sumsq8(D, j * ld, j * ld + n)
         out[oo + k] = math.sqrt(acc)
         u += fo
 
@@ -52,8 +49,7 @@ def activation_sq_means_flat(H, table, n, ld, out, oo):
         fo = table[k, 1]
         acc = 0.0
         for j in range(u, u + fo):
-            for s in range(j * ld, j * ld + n):
-                acc += np.float64(H[s]) * np.float64(H[s])
+            acc += lane_sumsq8(H, j * ld, j * ld + n)
         out[oo + k] = acc / (fo * n)
         u += fo
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._jit import njit
+from .vmath import lane_sumsq8
 
 
 @njit
@@ -51,11 +50,12 @@ def adam_step(params, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
 
 @njit
 def grad_norm(grad):
-    """Euclidean norm of the whole gradient vector, accumulated in float64."""
-    acc = 0.0
-    for i in range(grad.shape[0]):
-        acc += np.float64(grad[i]) * np.float64(grad[i])
-    return math.sqrt(acc)
+    """Euclidean norm of the whole gradient vector, accumulated in float64.
+
+    The trainer's logged steps get it from :func:`diagnostics.layer_grad_norms_flat`,
+    which calls this, so logged and unlogged steps see the same bits.
+    """
+    return math.sqrt(lane_sumsq8(grad, 0, grad.shape[0]))
 
 
 @njit

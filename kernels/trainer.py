@@ -62,13 +62,13 @@ def n_eval_points(n_steps, eval_every):
 
 
 @njit
-def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf):
+def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, work):
     """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
     forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, I1)
     out_row = 0
     for m in range(table.shape[0] - 1):
         out_row += table[m, 1]
-    loss = loss_flat(loss_code, Z, out_row * ld, y, n, dbuf, 0)
+    loss = loss_flat(loss_code, Z, out_row * ld, y, n, dbuf, 0, work)
     acc = accuracy_flat(Z, out_row * ld, y, n) if loss_code == 0 else np.nan
     return loss, acc
 
@@ -119,6 +119,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     Ze = zeros_aligned(n_units * max(ltr, lte), P)
     He = zeros_aligned(n_units * max(ltr, lte), P)
     dlog = empty_aligned(max(ntr, nte), P)
+    lwork = np.empty(max(ntr, nte), np.float64)  # per-sample loss terms
     Xtr_p = padded_rows(Xtr, n_in, ntr, ltr)
     Xte_p = padded_rows(Xte, n_in, nte, lte)
     grad = np.empty(P.shape[0], dt)
@@ -141,7 +142,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             e = t // eval_every if t < n_steps else n_eval - 1
             eo = o_eval + e * eval_w
             tr_loss, tr_acc = _evaluate(
-                P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock, loss_code, Ze, He, dlog
+                P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
             )
             tel[eo] = tr_loss
             tel[eo + 1] = tr_acc
@@ -154,7 +155,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                     tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
                 tel[o_init + 2 * nl + 2 * nh] = born_dead
             te_loss, te_acc = _evaluate(
-                P, table, Xte_p, yte, nte, lte, act, alpha, rblock, loss_code, Ze, He, dlog
+                P, table, Xte_p, yte, nte, lte, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
             )
             tel[eo + 2] = te_loss
             tel[eo + 3] = te_acc
@@ -176,7 +177,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                 for q in range(n_in):
                     Xb[q * ldb + s] = Xtr[q * ntr + src]
         forward_flat(P, table, Xb, Zb, Hb, nb, ldb, act, alpha, rblock, I0)
-        loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0)
+        loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0, lwork)
         backward_flat(P, table, Xb, Zb, Hb, dlog, nb, ldb, act, alpha, rblock, grad, Db)
         if t % log_every == 0:
             # Logged steps get the total norm from the per-layer pass (same sum, same bits).
