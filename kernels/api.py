@@ -12,6 +12,8 @@ the dtype of everything else.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import _validate as v
@@ -298,27 +300,37 @@ def train_batch(
     :func:`~fastdepth.kernels.telemetry.telemetry_layout` (NaN where nothing was
     recorded); ``status`` / ``div_step`` (int64, per network) the outcome.
 
-    ``threads`` sets Numba's thread count for this call only (restored after).
-    Networks are packed into one bin per thread by estimated cost (longest first), so a
-    batch that mixes depths keeps every thread busy; no result depends on which thread
-    ran what, because each network runs start to end on one thread.
+    ``threads`` (default: ``numba.get_num_threads()``, at most ``NUMBA_NUM_THREADS``) is
+    the number of threads for this call. Networks are packed into one bin per thread by
+    estimated cost (longest first), so a batch that mixes depths keeps every thread
+    busy; each bin runs on its own thread as one GIL-free compiled call. No result
+    depends on which thread ran what, because each network runs start to end on one
+    thread.
     """
     import numba
 
     v.check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
                   tel, tel_off, status, div_step)  # fmt: skip
-    old_threads = numba.get_num_threads()
-    try:
-        if threads is not None:
-            if int(threads) < 1:
-                raise ValueError(f"threads must be >= 1, got {threads}")
-            numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-        order, bin_off = balance(batch_costs(p_off, tables, t_off, icfg, dinfo),
-                                 numba.get_num_threads())  # fmt: skip
-        train_batch_flat(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte,
-                         yte, tel, tel_off, status, div_step, order, bin_off)  # fmt: skip
-    finally:
-        numba.set_num_threads(old_threads)
+    if threads is None:
+        n_threads = numba.get_num_threads()
+    elif int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    else:
+        n_threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
+    order, bin_off = balance(batch_costs(p_off, tables, t_off, icfg, dinfo), n_threads)
+    args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
+            tel_off, status, div_step, order)  # fmt: skip
+
+    def run_bin(b: int) -> None:
+        train_batch_flat(*args, bin_off[b], bin_off[b + 1])
+
+    n_bins = bin_off.shape[0] - 1
+    if n_bins == 1:
+        run_bin(0)
+        return
+    with ThreadPoolExecutor(max_workers=n_bins, thread_name_prefix="fastdepth") as pool:
+        # list() re-raises the first exception of any bin here
+        list(pool.map(run_bin, range(n_bins)))
 
 
 def batch_costs(p_off, tables, t_off, icfg, dinfo) -> np.ndarray:

@@ -5,11 +5,18 @@ the code it links in, so the layers between ``dense.affine`` (the one heavy kern
 compiled once) and ``train_batch_flat`` are inlined at the Numba IR level
 (``inline="always"``). That cut the cold compile of the trainer from ~50 s to ~15 s.
 
-``train_batch_flat`` runs ``prange`` over networks. Every network is trained by one
-thread from start to end with sequential, fixed-order arithmetic, so its numbers do
-not depend on the thread count or on its neighbours. Per-network state (activation
-buffers, gradient, optimizer moments) is allocated inside the loop body: memory is
+``train_batch_flat`` trains one bin of networks; :func:`fastdepth.kernels.train_batch`
+runs one bin per thread, each a GIL-free call into this compiled code. Every network
+is trained by one thread from start to end with sequential, fixed-order arithmetic, so
+its numbers do not depend on the thread count or on its neighbours. Per-network state
+(activation buffers, gradient, optimizer moments) is allocated per network: memory is
 ``threads x`` one network's working set, plus the telemetry the caller asked for.
+
+Why threads and not ``prange``: a ``parallel=True`` driver made Numba build a gufunc
+around the loop body and re-optimise and re-emit the whole linked trainer twice more
+(gufunc and wrapper): 7 s of a 23 s cold start, measured with Numba's compile events.
+The work split was already ours (cost-balanced bins, one per thread), so threads
+started from Python run exactly the same schedule.
 
 Integer config columns (``icfg[k]``) and float columns (``fcfg[k]``) are named by
 the ``I_*`` / ``F_*`` constants below; ``fastdepth.kernels.trainer_inputs`` builds
@@ -21,7 +28,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from ._jit import njit
 from .buffers import empty_aligned, padded_ld, padded_rows, zeros_aligned
@@ -217,32 +223,31 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     return status, div_step
 
 
-@njit(parallel=True)
+@njit
 def train_batch_flat(
     params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
-    status, div_step, order, bin_off,
+    status, div_step, order, lo, hi,
 ):  # fmt: skip
-    """Train every network of a batch; see :func:`fastdepth.kernels.train_batch`.
+    """Train the networks ``order[lo:hi]`` of a batch, one after another, in this thread.
 
-    ``prange`` runs over bins (one per thread); bin ``b`` trains the networks
-    ``order[bin_off[b]:bin_off[b + 1]]`` one after another. The bins are balanced by
-    cost in Python: Numba's prange splits iterations statically with the threading
-    layers we can rely on, and a static split of a batch that mixes depths idles a core.
+    :func:`fastdepth.kernels.train_batch` packs the networks into one bin per thread,
+    balanced by cost, and runs each bin through this function on its own thread (the
+    function holds no GIL). Networks of different bins touch disjoint slices of
+    ``params``, ``tel``, ``status`` and ``div_step``.
     """
-    for b in prange(bin_off.shape[0] - 1):
-        for i in range(bin_off[b], bin_off[b + 1]):
-            k = order[i]
-            P = params[p_off[k] : p_off[k + 1]]
-            table = tables[t_off[k] : t_off[k + 1]]
-            d = icfg[k, I_DATA]
-            n_in = dinfo[d, D_NIN]
-            ntr = dinfo[d, D_NTR]
-            nte = dinfo[d, D_NTE]
-            Xtr = xtr[dinfo[d, D_XTR] : dinfo[d, D_XTR] + n_in * ntr]
-            Ytr = ytr[dinfo[d, D_YTR] : dinfo[d, D_YTR] + ntr]
-            Xte = xte[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
-            Yte = yte[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
-            st, ds = train_one(P, table, icfg[k], fcfg[k], keys[k], Xtr, Ytr, ntr, Xte, Yte,
-                               nte, n_in, tel, tel_off[k])  # fmt: skip
-            status[k] = st
-            div_step[k] = ds
+    for i in range(lo, hi):
+        k = order[i]
+        P = params[p_off[k] : p_off[k + 1]]
+        table = tables[t_off[k] : t_off[k + 1]]
+        d = icfg[k, I_DATA]
+        n_in = dinfo[d, D_NIN]
+        ntr = dinfo[d, D_NTR]
+        nte = dinfo[d, D_NTE]
+        Xtr = xtr[dinfo[d, D_XTR] : dinfo[d, D_XTR] + n_in * ntr]
+        Ytr = ytr[dinfo[d, D_YTR] : dinfo[d, D_YTR] + ntr]
+        Xte = xte[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
+        Yte = yte[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
+        st, ds = train_one(P, table, icfg[k], fcfg[k], keys[k], Xtr, Ytr, ntr, Xte, Yte, nte,
+                           n_in, tel, tel_off[k])  # fmt: skip
+        status[k] = st
+        div_step[k] = ds
