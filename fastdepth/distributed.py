@@ -54,10 +54,9 @@ Threads. Each chunk runs with a Numba thread count fixed per task:
   the cores, so neither oversubscribes. For fewer, larger chunks per worker start them as
   ``NUMBA_NUM_THREADS=8 dask worker tcp://head:8786 --nworkers 2 --nthreads 1`` (16 cores).
 
-The count is applied with ``numba.set_num_threads`` inside the task (it is per thread, so
-it must be set by the thread that trains; :func:`fastdepth.engine.train_many` sets and
-restores it). If Numba's threading layer is ``workqueue``, which is not safe for
-concurrent launches, chunks in one process run one at a time.
+The count is passed to :func:`fastdepth.engine.train_many`, which starts that many
+trainer threads (GIL-free compiled calls, no Numba threading layer), so chunks that share
+a process (a thread pool, a Dask worker with ``nthreads > 1``) can run at once.
 
 Compiling. Each worker process compiles (or loads) the trainer once, on its first chunk,
 guarded by a process-wide lock. Numba caches the compiled trainer on disk in the package
@@ -200,14 +199,12 @@ class ChunkParts:
         return sum(len(b) for b in self.parts.values())
 
 
-_PROCESS_LOCK = threading.Lock()  # compiling, and chunks if the threading layer needs it
+_PROCESS_LOCK = threading.Lock()  # one compile (or cache load) of the trainer per process
 _READY: set[str] = set()  # dtypes whose trainer this process has compiled or loaded
-_SERIAL = True  # until the first launch shows a thread-safe threading layer
 
 
 def _warm(dtypes: set[str]) -> float:
     """Compile (or load from the on-disk cache) the trainer for ``dtypes``, once a process."""
-    global _SERIAL
     todo = dtypes - _READY
     if not todo:
         return 0.0
@@ -219,12 +216,6 @@ def _warm(dtypes: set[str]) -> float:
             tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt)
             train_many([tiny], threads=1)
             _READY.add(dt)
-        import numba
-
-        try:
-            _SERIAL = numba.threading_layer() not in ("omp", "tbb")
-        except ValueError:  # pragma: no cover - no parallel launch happened
-            _SERIAL = True
         return time.perf_counter() - t
 
 
@@ -283,13 +274,12 @@ def train_chunk(task: ChunkTask) -> ChunkParts:
         )
     warm = _warm({r.dtype for r in runs})
     threads = worker_threads(task.threads)
-    with _PROCESS_LOCK if _SERIAL else contextlib.nullcontext():
-        import numba
+    import numba
 
-        used = threads if threads is not None else numba.get_num_threads()
-        t = time.perf_counter()
-        results = train_many(runs, threads=threads)
-        seconds = time.perf_counter() - t
+    used = threads if threads is not None else numba.get_num_threads()
+    t = time.perf_counter()
+    results = train_many(runs, threads=threads)
+    seconds = time.perf_counter() - t
     t = time.perf_counter()
     parts = encode_chunk(results, task.start, task.chunk, seconds, used)
     return ChunkParts(
@@ -360,7 +350,8 @@ class ExecutorBackend(_Backend):
             if method == "fork":
                 raise ValueError(
                     "a ProcessPoolExecutor that forks cannot run the compiled trainer safely "
-                    "(Numba's OpenMP/TBB threads do not survive fork); create it with "
+                    "(a child forked while another thread holds a lock, such as Numba's "
+                    "compiler lock, can deadlock); create it with "
                     "mp_context=multiprocessing.get_context('spawn') (or 'forkserver')"
                 )
         self.local_machine = not type(executor).__module__.startswith("distributed")
