@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastdepth.kernels import reference
 from fastdepth.kernels.telemetry import telemetry_size
@@ -199,6 +200,29 @@ def test_curves_and_summary_shapes():
     # Initial weights are keyed by the config, not by the batch: equal to a fresh draw.
     P0 = run.initial_params()
     np.testing.assert_array_equal(run.layout().pack(res.initial_params), P0)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "log_every", "eval_every"),
+    [(1, 1, 1), (7, 2, 3), (100, 1, 30), (100, 7, 100), (50, 50, 9), (10, 3, 1), (9, 9, 9)],
+)
+def test_curves_put_every_cadence_on_its_steps(epochs, log_every, eval_every):
+    # Oracle: the outer join of the two cadences' tables, built independently with pandas.
+    run = fd.RunConfig(dataset="circle", n_train=40, n_test=20, depth=2, width=4,
+                       epochs=epochs, log_every=log_every, eval_every=eval_every)  # fmt: skip
+    c = fd.train(run).curves
+    log_cols = ["loss", "grad_norm", "grad_norm_0", "grad_norm_1", "grad_norm_2"]
+    ev_cols = ["train_loss", "train_acc", "test_loss", "test_acc", "dead_0", "dead_1",
+               "act_sq_0", "act_sq_1"]  # fmt: skip
+    assert list(c.columns) == ["step", *log_cols, *ev_cols]
+    log_steps = list(range(0, epochs, log_every))
+    ev_steps = sorted({*range(0, epochs, eval_every), epochs})
+    left = c.loc[c.step.isin(log_steps), ["step", *log_cols]]
+    right = c.loc[c.step.isin(ev_steps), ["step", *ev_cols]]
+    assert left.step.tolist() == log_steps and right.step.tolist() == ev_steps
+    assert left[log_cols].notna().all().all() and right[ev_cols].notna().all().all()
+    joined = left.merge(right, on="step", how="outer").sort_values("step")
+    pd.testing.assert_frame_equal(c, joined.reset_index(drop=True), check_exact=True)
 
 
 def test_same_seed_different_lr_starts_from_the_same_weights():
