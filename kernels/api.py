@@ -31,6 +31,7 @@ from .optim import adam_step as _adam
 from .optim import clip_grad_norm as _clip
 from .optim import momentum_step as _momentum
 from .optim import sgd_step as _sgd
+from .schedule import GuidedChunks, batch_costs
 from .shuffle import permutation_flat
 from .trainer import train_batch_flat
 
@@ -301,11 +302,12 @@ def train_batch(
     recorded); ``status`` / ``div_step`` (int64, per network) the outcome.
 
     ``threads`` (default: ``numba.get_num_threads()``, at most ``NUMBA_NUM_THREADS``) is
-    the number of threads for this call. Networks are packed into one bin per thread by
-    estimated cost (longest first), so a batch that mixes depths keeps every thread
-    busy; each bin runs on its own thread as one GIL-free compiled call. No result
-    depends on which thread ran what, because each network runs start to end on one
-    thread.
+    the number of threads for this call. The networks are sorted by estimated cost,
+    longest first, and the threads take them in that order in shrinking chunks
+    (:class:`GuidedChunks`), each chunk one GIL-free compiled call: a thread that
+    finishes early takes more, so a batch that mixes depths keeps every thread busy to
+    the end without a precise cost model. No result depends on which thread ran what,
+    because each network runs start to end on one thread.
     """
     import numba
 
@@ -317,51 +319,21 @@ def train_batch(
         raise ValueError(f"threads must be >= 1, got {threads}")
     else:
         n_threads = min(int(threads), numba.config.NUMBA_NUM_THREADS)
-    order, bin_off = balance(batch_costs(p_off, tables, t_off, icfg, dinfo), n_threads)
+    costs = batch_costs(p_off, tables, t_off, icfg, dinfo)
+    order = np.argsort(-costs, kind="stable").astype(np.int64)
+    n_threads = max(1, min(n_threads, order.shape[0]))
     args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
             tel_off, status, div_step, order)  # fmt: skip
-
-    def run_bin(b: int) -> None:
-        train_batch_flat(*args, bin_off[b], bin_off[b + 1])
-
-    n_bins = bin_off.shape[0] - 1
-    if n_bins == 1:
-        run_bin(0)
+    if n_threads == 1:
+        train_batch_flat(*args, 0, order.shape[0])
         return
-    with ThreadPoolExecutor(max_workers=n_bins, thread_name_prefix="fastdepth") as pool:
-        # list() re-raises the first exception of any bin here
-        list(pool.map(run_bin, range(n_bins)))
+    chunks = GuidedChunks(order.shape[0], n_threads)
 
+    def work() -> None:
+        for lo, hi in chunks:
+            train_batch_flat(*args, lo, hi)
 
-def batch_costs(p_off, tables, t_off, icfg, dinfo) -> np.ndarray:
-    """Estimated FLOPs of every network of a packed batch (training + evaluations)."""
-    from .trainer import D_NTE, D_NTR, I_DATA, I_EVAL, I_STEPS
-
-    costs = np.empty(p_off.shape[0] - 1)
-    for k in range(costs.shape[0]):
-        tab = tables[t_off[k] : t_off[k + 1]]
-        s = float(np.sum(tab[:, 0] * tab[:, 1]))
-        d = dinfo[icfg[k, I_DATA]]
-        steps = float(icfg[k, I_STEPS])
-        evals = steps / icfg[k, I_EVAL] + 2
-        costs[k] = 6 * s * d[D_NTR] * steps + 2 * s * (d[D_NTR] + d[D_NTE]) * evals
-    return costs
-
-
-def balance(costs: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Longest-processing-time-first packing of jobs into ``n_bins`` bins.
-
-    Returns ``order`` (job indices, bin after bin) and ``bin_off`` (n_bins + 1).
-    Deterministic: ties go to the lowest job index and the emptiest, lowest bin.
-    """
-    n_bins = max(1, min(int(n_bins), costs.shape[0]))
-    loads = np.zeros(n_bins)
-    members: list[list[int]] = [[] for _ in range(n_bins)]
-    for k in np.argsort(-costs, kind="stable"):
-        b = int(np.argmin(loads))
-        members[b].append(int(k))
-        loads[b] += costs[k]
-    order = np.array([k for m in members for k in m], dtype=np.int64)
-    bin_off = np.zeros(n_bins + 1, dtype=np.int64)
-    bin_off[1:] = np.cumsum([len(m) for m in members])
-    return order, bin_off
+    with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="fastdepth") as pool:
+        futures = [pool.submit(work) for _ in range(n_threads)]
+        for f in futures:
+            f.result()  # re-raises a thread's exception here

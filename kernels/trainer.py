@@ -5,18 +5,19 @@ the code it links in, so the layers between ``dense.affine`` (the one heavy kern
 compiled once) and ``train_batch_flat`` are inlined at the Numba IR level
 (``inline="always"``). That cut the cold compile of the trainer from ~50 s to ~15 s.
 
-``train_batch_flat`` trains one bin of networks; :func:`fastdepth.kernels.train_batch`
-runs one bin per thread, each a GIL-free call into this compiled code. Every network
-is trained by one thread from start to end with sequential, fixed-order arithmetic, so
-its numbers do not depend on the thread count or on its neighbours. Per-network state
-(activation buffers, gradient, optimizer moments) is allocated per network: memory is
-``threads x`` one network's working set, plus the telemetry the caller asked for.
+``train_batch_flat`` trains a slice of a batch's networks, one after another;
+:func:`fastdepth.kernels.train_batch` runs slices on several threads, each a GIL-free
+call into this compiled code. Every network is trained by one thread from start to end
+with sequential, fixed-order arithmetic, so its numbers do not depend on the thread
+count or on its neighbours. Per-network state (activation buffers, gradient, optimizer
+moments) is allocated per network: memory is ``threads x`` one network's working set,
+plus the telemetry the caller asked for.
 
 Why threads and not ``prange``: a ``parallel=True`` driver made Numba build a gufunc
 around the loop body and re-optimise and re-emit the whole linked trainer twice more
 (gufunc and wrapper): 7 s of a 23 s cold start, measured with Numba's compile events.
-The work split was already ours (cost-balanced bins, one per thread), so threads
-started from Python run exactly the same schedule.
+Threads started from Python also let a thread that finishes early take more networks
+(``prange`` splits statically), so no cost model has to be exact.
 
 Integer config columns (``icfg[k]``) and float columns (``fcfg[k]``) are named by
 the ``I_*`` / ``F_*`` constants below; ``fastdepth.kernels.trainer_inputs`` builds
@@ -230,10 +231,9 @@ def train_batch_flat(
 ):  # fmt: skip
     """Train the networks ``order[lo:hi]`` of a batch, one after another, in this thread.
 
-    :func:`fastdepth.kernels.train_batch` packs the networks into one bin per thread,
-    balanced by cost, and runs each bin through this function on its own thread (the
-    function holds no GIL). Networks of different bins touch disjoint slices of
-    ``params``, ``tel``, ``status`` and ``div_step``.
+    :func:`fastdepth.kernels.train_batch` calls it from several threads at once with
+    disjoint slices (the function holds no GIL); different networks touch disjoint parts
+    of ``params``, ``tel``, ``status`` and ``div_step``.
     """
     for i in range(lo, hi):
         k = order[i]
