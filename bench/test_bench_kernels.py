@@ -65,14 +65,19 @@ def test_activation(benchmark, impl, act):
     benchmark(B.activation, z, act, out=out)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("impl", IMPLS)
-def test_bce(benchmark, impl):
+def test_bce(benchmark, impl, dtype):
     rng = np.random.default_rng(0)
-    z, y = rng.standard_normal(1000) * 3, (rng.random(1000) > 0.5).astype(float)
+    z = (rng.standard_normal(1000) * 3).astype(dtype)
+    y = (rng.random(1000) > 0.5).astype(dtype)
     B = IMPLS[impl]
     loss, d = B.bce_with_logits(z, y)
-    assert abs(loss - R.bce_with_logits(z, y)[0]) < 1e-12
-    benchmark.group = "bce n=1000"
+    loss_r, d_r = R.bce_with_logits(z, y)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert abs(loss - loss_r) <= tol * loss_r
+    _check(d, d_r, tol)
+    benchmark.group = f"bce n=1000 {np.dtype(dtype).name}"
     benchmark(B.bce_with_logits, z, y, d)
 
 
@@ -106,3 +111,16 @@ def test_diagnostics(benchmark, impl):
     _check(B.dead_fractions(Z, layout)[0], R.dead_fractions(Z, layout)[0])
     benchmark.group = "diagnostics w16xd8-n1000"
     benchmark(lambda: (B.dead_fractions(Z, layout), B.activation_sq_means(H, layout)))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_layer_grad_norms(benchmark, impl):
+    layout, P, _, _ = _case("w16xd8-n1000")
+    g = np.random.default_rng(1).standard_normal(layout.n_params)
+    B = IMPLS[impl]
+    per, total = B.layer_grad_norms(g, layout)
+    per_r, total_r = R.layer_grad_norms(g, layout)
+    _check(per, per_r)
+    assert abs(total - total_r) <= 1e-12 * total_r
+    benchmark.group = "layer_grad_norms w16xd8 (logged every step in W1)"
+    benchmark(B.layer_grad_norms, g, layout)
