@@ -1,9 +1,9 @@
 """The batched trainer: many networks, each network's whole training loop compiled.
 
 Compile time is a user-visible cost: every separately compiled function re-optimises
-the code it links in, so the layers between ``dense.affine`` (the one heavy kernel,
-compiled once) and ``train_batch_flat`` are inlined at the Numba IR level
-(``inline="always"``). That cut the cold compile of the trainer from ~50 s to ~15 s.
+and re-emits the code it links in, so small helpers are inlined at the Numba IR level
+(``inline="always"``) and integer flags are passed as typed values, not literals (a
+literal compiles one specialisation per call site).
 
 ``train_batch_flat`` trains a slice of a batch's networks, one after another;
 :func:`fastdepth.kernels.train_batch` runs slices on several threads, each a GIL-free
