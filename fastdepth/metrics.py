@@ -40,12 +40,15 @@ def exact_mean(x) -> float:
     return math.fsum(x) / x.size if x.size else math.nan
 
 
-def exact_std(x, ddof: int = 0) -> float:
-    """Standard deviation from :func:`exact_mean` and an exact sum of squared deviations."""
+def exact_std(x, ddof: int = 0, mean: float | None = None) -> float:
+    """Standard deviation from :func:`exact_mean` and an exact sum of squared deviations.
+
+    ``mean`` is ``exact_mean(x)`` when the caller has it already (it saves one exact sum).
+    """
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size - ddof <= 0:
         return math.nan
-    m = exact_mean(x)
+    m = exact_mean(x) if mean is None else mean
     return math.sqrt(math.fsum((x - m) ** 2) / (x.size - ddof))
 
 
@@ -55,7 +58,8 @@ def cv_stats(x: np.ndarray) -> tuple[float, float, float]:
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan, math.nan
-    m, s = exact_mean(x), exact_std(x)
+    m = exact_mean(x)
+    s = exact_std(x, mean=m)
     return m, s, (s / m if m != 0 else math.nan)
 
 
@@ -199,7 +203,7 @@ def mean_ci(x) -> tuple[float, float, float, int]:
     m = exact_mean(x)
     if n == 1:
         return m, math.nan, math.nan, 1
-    s = exact_std(x, ddof=1)
+    s = exact_std(x, ddof=1, mean=m)
     return m, s, t975(n - 1) * s / math.sqrt(n), n
 
 
