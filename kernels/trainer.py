@@ -68,7 +68,7 @@ def n_eval_points(n_steps, eval_every):
     return (n_steps - 1) // eval_every + 2
 
 
-@njit
+@njit(inline="always")
 def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, work):
     """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
     forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, I1)
@@ -80,7 +80,7 @@ def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, 
     return loss, acc
 
 
-@njit
+@njit(inline="always")
 def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel, to):
     """Train one network in place; returns (status, divergence step or -1)."""
     act = icfg[I_ACT]
@@ -148,24 +148,23 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
         if t % eval_every == 0 or t == n_steps:
             e = t // eval_every if t < n_steps else n_eval - 1
             eo = o_eval + e * eval_w
-            tr_loss, tr_acc = _evaluate(
-                P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
-            )
-            tel[eo] = tr_loss
-            tel[eo + 1] = tr_acc
-            activation_sq_means_flat(He, table, ntr, ltr, tel, eo + 4 + nh)
-            born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + 4)
-            if t == 0:
-                # The init block repeats evaluation row 0: copy it, don't recompute it.
-                for k in range(nh):
-                    tel[o_init + 2 * nl + k] = tel[eo + 4 + nh + k]
-                    tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
-                tel[o_init + 2 * nl + 2 * nh] = born_dead
-            te_loss, te_acc = _evaluate(
-                P, table, Xte_p, yte, nte, lte, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
-            )
-            tel[eo + 2] = te_loss
-            tel[eo + 3] = te_acc
+            # One call site for both splits: every call site is another inlined copy.
+            for split in range(2):
+                Xs, ys, ns, ls = (Xtr_p, ytr, ntr, ltr) if split == 0 else (Xte_p, yte, nte, lte)
+                s_loss, s_acc = _evaluate(
+                    P, table, Xs, ys, ns, ls, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
+                )
+                tel[eo + 2 * split] = s_loss
+                tel[eo + 2 * split + 1] = s_acc
+                if split == 0:
+                    activation_sq_means_flat(He, table, ntr, ltr, tel, eo + 4 + nh)
+                    born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + 4)
+                    if t == 0:
+                        # The init block repeats evaluation row 0: copy it, don't recompute.
+                        for k in range(nh):
+                            tel[o_init + 2 * nl + k] = tel[eo + 4 + nh + k]
+                            tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
+                        tel[o_init + 2 * nl + 2 * nh] = born_dead
         if t == n_steps:
             break
 
