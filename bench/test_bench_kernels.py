@@ -54,7 +54,7 @@ def test_backward(benchmark, impl, size):
     benchmark(B.backward, P, layout, X, Z, H, dout, "relu", grad=g, D=D)
 
 
-@pytest.mark.parametrize("act", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "gelu"])
 @pytest.mark.parametrize("impl", IMPLS)
 def test_activation(benchmark, impl, act):
     z = np.random.default_rng(0).standard_normal(16 * 1000)

@@ -13,7 +13,15 @@ import fastdepth.kernels as K
 import numba
 import numpy as np
 import pytest
-from fastdepth.kernels.vmath import lane_sum8, lane_sumsq8, log1p01, vexp
+from fastdepth.kernels.vmath import (
+    lane_sum8,
+    lane_sumsq8,
+    log1p01,
+    vexp,
+    vexpm1_neg,
+    vsigmoid,
+    vtanh,
+)
 
 TINY = np.finfo(np.float64).tiny  # smallest normal float64
 
@@ -28,6 +36,24 @@ def _vexp_all(x, out):
 def _log1p_all(x, out):
     for i in range(x.shape[0]):
         out[i] = log1p01(x[i])
+
+
+@numba.njit
+def _expm1_all(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vexpm1_neg(x[i])
+
+
+@numba.njit
+def _tanh_all(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vtanh(x[i])
+
+
+@numba.njit
+def _sigmoid_all(x, out):
+    for i in range(x.shape[0]):
+        out[i] = vsigmoid(x[i])
 
 
 @numba.njit
@@ -134,3 +160,56 @@ def test_bce_gradient_bits_do_not_depend_on_the_position_in_the_loop(dtype):
     for shift in range(1, 6):
         _, d = K.bce_with_logits(z[shift : n + shift], y[shift : n + shift])
         np.testing.assert_array_equal(d[: n - shift], d_full[shift:])
+
+
+def _activation_points(rng):
+    neg = np.concatenate([
+        -rng.uniform(0, 80, 300_000),
+        -rng.uniform(0, 1, 300_000),
+        -(10.0 ** rng.uniform(-320, 0, 200_000)),
+        [-np.log(2) / 2, -60.0, -61.0, -5e-324],
+    ])  # fmt: skip
+    return neg
+
+
+def test_vexpm1_neg_within_two_ulp_where_exp_minus_one_cancels():
+    x = _activation_points(np.random.default_rng(5))
+    got = np.empty_like(x)
+    _expm1_all(x, got)
+    want = np.expm1(x)
+    assert _ulps(got, want).max() <= 2.0
+    edges = np.array([0.0, -0.0, -np.inf, np.nan, -1e308])
+    got = np.empty_like(edges)
+    _expm1_all(edges, got)
+    np.testing.assert_array_equal(got, np.expm1(edges))
+    assert np.signbit(got[1])  # expm1(-0) = -0
+
+
+def test_vtanh_within_three_ulp_and_odd():
+    neg = _activation_points(np.random.default_rng(6))
+    z = np.concatenate([neg, -neg])
+    got = np.empty_like(z)
+    _tanh_all(z, got)
+    assert _ulps(got, np.tanh(z)).max() <= 3.0
+    n = neg.shape[0]
+    np.testing.assert_array_equal(got[:n], -got[n:])  # exactly odd, signed zeros included
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e308, 5e-324])
+    got = np.empty_like(edges)
+    _tanh_all(edges, got)
+    np.testing.assert_array_equal(got, np.tanh(edges))
+    np.testing.assert_array_equal(np.signbit(got[:2]), [False, True])
+
+
+def test_vsigmoid_matches_the_two_branch_formula_and_never_overflows():
+    neg = _activation_points(np.random.default_rng(7))
+    z = np.concatenate([neg, -neg, [0.0, np.inf, -np.inf, 800.0, -800.0]])
+    got = np.empty_like(z)
+    _sigmoid_all(z, got)
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(z))
+        want = np.where(z >= 0, 1.0, e) / (1.0 + e)
+    assert _ulps(got, want).max() <= 2.0  # exp may differ by 1 ulp, then one more rounding
+    assert np.isfinite(got).all() and got.min() >= 0 and got.max() <= 1
+    got = np.empty(1)
+    _sigmoid_all(np.array([np.nan]), got)
+    assert np.isnan(got[0])
