@@ -67,6 +67,10 @@ def main(argv=None) -> int:
     rows.append(("W1 float64, 1 thread", f"{t1:.1f} s", f"{g / t1:.1f}"))
     t32 = _time(lambda: fd.train_many(w1_runs(args.seeds, "float32"), threads=2), args.repeats)
     rows.append(("W1 float32, 2 threads", f"{t32:.1f} s", f"{g / t32:.1f}"))
+    tanh = w1_runs(args.seeds, activation="tanh")
+    fd.train_many(w1_runs(1, steps=3, activation="tanh"))
+    tt = _time(lambda: fd.train_many(tanh, threads=2), args.repeats)
+    rows.append(("W1 with tanh + Xavier, float64, 2 threads", f"{tt:.1f} s", f"{g / tt:.1f}"))
     per_depth = _time(
         lambda: [fd.train_many([r for r in w1 if r.depth == d], threads=2) for d in W1_DEPTHS],
         args.repeats,
@@ -106,6 +110,7 @@ def main(argv=None) -> int:
     print(f"- compiled / NumPy reference, W1 (2 threads): {g / t2 / g_ref:.1f}x")
     print(f"- compiled / NumPy reference, small problems (2 threads): {gs / ts / gs_ref:.1f}x")
     print(f"- W1 as one mixed batch vs the sum of its 5 per-depth batches: {t2 / per_depth:.3f}")
+    print(f"- W1 with tanh vs with ReLU (time): {tt / t2:.2f}x")
     print(f"- cold start (import + compile + first run, empty cache): {cold:.1f} s")
     print(f"- warm start (new process, cached kernels, first run done): {warm:.1f} s")
     return 0
