@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,11 +130,16 @@ def _backend(name: str):
     return _BACKENDS[name]
 
 
-def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled") -> float:
-    """Train a packed batch in place; returns the wall time in seconds."""
+def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled",
+              on_done: Callable[[np.ndarray], None] | None = None) -> float:  # fmt: skip
+    """Train a packed batch in place; returns the wall time in seconds.
+
+    ``on_done(indices)`` runs in a trainer thread as soon as the networks ``indices``
+    are trained (see :func:`fastdepth.kernels.train_batch`).
+    """
     fn = _backend(backend).train_batch
     t0 = time.perf_counter()
-    fn(**batch.arrays, threads=threads)
+    fn(**batch.arrays, threads=threads, on_done=on_done)
     return time.perf_counter() - t0
 
 
@@ -177,44 +182,54 @@ def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -
 
     ``backend`` computes the trained networks' outputs for the ``collapsed`` metric
     (:func:`fastdepth.metrics.summarize`); pass the one :func:`run_batch` trained with.
+    ``wall`` (the batch's seconds) is shared out to the runs by FLOPs.
     """
-    a = batch.arrays
+    results = [unpack_one(batch, k, backend) for k in range(len(batch.runs))]
+    _share_wall_time(batch, results, wall)
+    return results
+
+
+def _share_wall_time(batch: Batch, results: list[RunResult], wall: float) -> None:
     flops = np.array([r.flops() for r in batch.runs], dtype=np.float64)
     share = flops / flops.sum() if flops.sum() > 0 else np.full(len(flops), 1 / len(flops))
-    out = []
-    for k, run in enumerate(batch.runs):
-        layout = run.layout()
-        nl, nh = layout.n_layers, layout.depth
-        lay = telemetry_layout(nl, run.n_steps, run.log_every, run.eval_every)
-        base = int(a["tel_off"][k])
-        log = a["tel"][base : base + lay["eval"][0]].reshape(lay["log"][1])
-        ev = a["tel"][base + lay["eval"][0] : base + lay["init"][0]].reshape(lay["eval"][1])
-        init = a["tel"][base + lay["init"][0] : base + lay["size"]]
-        status = STATUS_NAMES[int(a["status"][k])]
-        p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
-        output, target = _train_outputs(batch, k, backend) if status == "ok" else (None, None)
-        out.append(
-            RunResult(
-                config=run,
-                run_id=run.run_id,
-                status=status,
-                curves=_curves(log, ev, run, nl, nh),
-                summary=summarize(
-                    log, ev, init, nl, status, int(a["div_step"][k]), output, target
-                ),  # fmt: skip
-                init={
-                    "grad_norm": init[:nl].copy(),
-                    "signal_norm": init[nl : 2 * nl].copy(),
-                    "act_sq": init[2 * nl : 2 * nl + nh].copy(),
-                    "dead": init[2 * nl + nh : 2 * nl + 2 * nh].copy(),
-                    "born_dead": bool(init[-1] > 0.5),
-                },
-                initial_params=layout.unpack(batch.initial[p0:p1]),
-                final_params=layout.unpack(a["params"][p0:p1]),
-                wall_time=float(wall * share[k]),
-            )
-        )
-    return out
+    for res, s in zip(results, share, strict=True):
+        res.wall_time = float(wall * s)
+
+
+def unpack_one(batch: Batch, k: int, backend: str = "compiled") -> RunResult:
+    """The :class:`RunResult` of network ``k`` of a trained batch (``wall_time`` 0).
+
+    Safe to call from a trainer thread for a network that is finished while others
+    still train: it only reads network ``k``'s slices of the batch.
+    """
+    a = batch.arrays
+    run = batch.runs[k]
+    layout = run.layout()
+    nl, nh = layout.n_layers, layout.depth
+    lay = telemetry_layout(nl, run.n_steps, run.log_every, run.eval_every)
+    base = int(a["tel_off"][k])
+    log = a["tel"][base : base + lay["eval"][0]].reshape(lay["log"][1])
+    ev = a["tel"][base + lay["eval"][0] : base + lay["init"][0]].reshape(lay["eval"][1])
+    init = a["tel"][base + lay["init"][0] : base + lay["size"]]
+    status = STATUS_NAMES[int(a["status"][k])]
+    p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
+    output, target = _train_outputs(batch, k, backend) if status == "ok" else (None, None)
+    return RunResult(
+        config=run,
+        run_id=run.run_id,
+        status=status,
+        curves=_curves(log, ev, run, nl, nh),
+        summary=summarize(log, ev, init, nl, status, int(a["div_step"][k]), output, target),
+        init={
+            "grad_norm": init[:nl].copy(),
+            "signal_norm": init[nl : 2 * nl].copy(),
+            "act_sq": init[2 * nl : 2 * nl + nh].copy(),
+            "dead": init[2 * nl + nh : 2 * nl + 2 * nh].copy(),
+            "born_dead": bool(init[-1] > 0.5),
+        },
+        initial_params=layout.unpack(batch.initial[p0:p1]),
+        final_params=layout.unpack(a["params"][p0:p1]),
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -281,8 +296,17 @@ def train_many(
         # No ordering needed: kernels.train_batch packs networks into per-thread bins
         # by cost itself (the "one-at-a-time" sort here predates that).
         batch = pack_batch([runs[i] for i in idx])
-        wall = run_batch(batch, threads=threads, backend=backend)
-        for i, res in zip(idx, unpack_results(batch, wall, backend), strict=True):
+        done: list[RunResult | None] = [None] * len(idx)
+
+        def unpack(ks: np.ndarray, batch: Batch = batch, done: list = done) -> None:
+            # In the trainer thread that just finished these networks, while the other
+            # threads keep training: this Python work is then not a serial tail.
+            for k in ks:
+                done[int(k)] = unpack_one(batch, int(k), backend)
+
+        wall = run_batch(batch, threads=threads, backend=backend, on_done=unpack)
+        _share_wall_time(batch, done, wall)  # type: ignore[arg-type]
+        for i, res in zip(idx, done, strict=True):
             results[i] = res
     return results  # type: ignore[return-value]
 

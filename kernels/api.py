@@ -290,7 +290,7 @@ def permutation(key: int, epoch: int, n: int) -> np.ndarray:
 
 def train_batch(
     params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
-    status, div_step, threads: int | None = None,
+    status, div_step, threads: int | None = None, on_done=None,
 ) -> None:  # fmt: skip
     """Train a batch of networks in place, in parallel over networks.
 
@@ -308,6 +308,11 @@ def train_batch(
     finishes early takes more, so a batch that mixes depths keeps every thread busy to
     the end without a precise cost model. No result depends on which thread ran what,
     because each network runs start to end on one thread.
+
+    ``on_done(indices)``, if given, is called with the indices (int64 array) of the
+    networks each chunk just trained, in the thread that trained them, before that
+    thread takes more work: Python work there (turning telemetry into tables) overlaps
+    the training in the other threads instead of waiting for the whole batch.
     """
     import numba
 
@@ -326,12 +331,16 @@ def train_batch(
             tel_off, status, div_step, order)  # fmt: skip
     if n_threads == 1:
         train_batch_flat(*args, 0, order.shape[0])
+        if on_done is not None:
+            on_done(order)
         return
     chunks = GuidedChunks(order.shape[0], n_threads)
 
     def work() -> None:
         for lo, hi in chunks:
             train_batch_flat(*args, lo, hi)
+            if on_done is not None:
+                on_done(order[lo:hi])
 
     with ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="fastdepth") as pool:
         futures = [pool.submit(work) for _ in range(n_threads)]

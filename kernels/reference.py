@@ -356,9 +356,10 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
 
 def train_batch(
     params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
-    status, div_step, threads=None,
+    status, div_step, threads=None, on_done=None,
 ):  # fmt: skip
-    """Reference of :func:`fastdepth.kernels.train_batch`: a plain loop over networks."""
+    """Reference of :func:`fastdepth.kernels.train_batch`: a plain loop over networks
+    (``on_done`` is called after each one)."""
     from .trainer import D_NIN, D_NTE, D_NTR, D_XTE, D_XTR, D_YTE, D_YTR, I_DATA
 
     v.check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
@@ -375,3 +376,5 @@ def train_batch(
             P, layout, icfg[k], fcfg[k], keys[k], Xtr, ytr[d[D_YTR] : d[D_YTR] + ntr],
             Xte, yte[d[D_YTE] : d[D_YTE] + nte], tel, int(tel_off[k]),
         )  # fmt: skip
+        if on_done is not None:
+            on_done(np.array([k], dtype=np.int64))

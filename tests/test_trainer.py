@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from fastdepth.kernels import reference
 from fastdepth.kernels.telemetry import telemetry_size
 
 import fastdepth as fd
-from fastdepth.engine import pack_batch, run_batch, unpack_results
+from fastdepth.engine import pack_batch, run_batch, unpack_one, unpack_results
 from fastdepth.metrics import summarize
 
 ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu", "identity"]
@@ -362,3 +364,31 @@ def test_wilson_interval_is_honest_at_the_edges():
     assert wilson_interval(3, 3)[2] == 1.0
     with pytest.raises(ValueError, match="0 <= k <= n"):
         wilson_interval(5, 3)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "reference"])
+def test_on_done_reports_every_network_once_as_soon_as_it_is_trained(backend):
+    base = fd.RunConfig(dataset="circle", n_train=40, n_test=20, width=4, epochs=5)
+    runs = [base.replace(depth=d, seed=s) for d in (1, 3, 5) for s in range(4)]
+    batch = pack_batch(runs)
+    seen: list[int] = []
+    trained_when_seen: list[bool] = []
+    threads_seen: set[str] = set()
+
+    def on_done(ks):
+        for k in ks:
+            seen.append(int(k))
+            # the network is finished when it is reported: its after-training evaluation
+            # (the last thing it writes) is there
+            final = unpack_one(batch, int(k)).summary["final_train_loss"]
+            trained_when_seen.append(bool(np.isfinite(final)))
+        threads_seen.add(threading.current_thread().name)
+
+    run_batch(batch, threads=2, backend=backend, on_done=on_done)
+    assert sorted(seen) == list(range(len(runs))) and all(trained_when_seen)
+    if backend == "compiled":
+        assert all(name.startswith("fastdepth") for name in threads_seen)  # trainer threads
+    # train_many unpacks through the same callback: the same results as unpacking after
+    alone = unpack_results(batch, backend=backend)
+    for a, b in zip(fd.train_many(runs, threads=2, backend=backend), alone, strict=True):
+        assert _fingerprint(a) == _fingerprint(b) and a.summary == b.summary
