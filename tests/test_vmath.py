@@ -27,33 +27,30 @@ TINY = np.finfo(np.float64).tiny  # smallest normal float64
 
 
 @numba.njit
+def _apply(f, x, out):
+    # a loop over the samples, as in the kernels (f is inlined and vectorised here too)
+    for i in range(x.shape[0]):
+        out[i] = f(x[i])
+
+
 def _vexp_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vexp(x[i])
+    _apply(vexp, x, out)
 
 
-@numba.njit
 def _log1p_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = log1p01(x[i])
+    _apply(log1p01, x, out)
 
 
-@numba.njit
 def _expm1_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vexpm1_neg(x[i])
+    _apply(vexpm1_neg, x, out)
 
 
-@numba.njit
 def _tanh_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vtanh(x[i])
+    _apply(vtanh, x, out)
 
 
-@numba.njit
 def _sigmoid_all(x, out):
-    for i in range(x.shape[0]):
-        out[i] = vsigmoid(x[i])
+    _apply(vsigmoid, x, out)
 
 
 @numba.njit
