@@ -293,8 +293,8 @@ def train_many(
     for i, r in enumerate(runs):
         by_dtype.setdefault(r.dtype, []).append(i)
     for idx in by_dtype.values():
-        # No ordering needed: kernels.train_batch packs networks into per-thread bins
-        # by cost itself (the "one-at-a-time" sort here predates that).
+        # No ordering needed: kernels.train_batch hands the networks to its threads
+        # longest first itself.
         batch = pack_batch([runs[i] for i in idx])
         done: list[RunResult | None] = [None] * len(idx)
 

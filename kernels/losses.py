@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import njit
-from .vmath import lane_sum8, log1p01, vexp
+from .vmath import lane_sum8, log1p01, sigmoid_from_e, vexp
 
 
 @njit
@@ -28,10 +28,8 @@ def bce_flat(Y, yo, target, n, dY, do, work):
         z = np.float64(Y[yo + s])
         y = np.float64(target[s])
         e = vexp(-abs(z))
-        u = 1.0 + e
         work[s] = (z if z > 0.0 else 0.0) - z * y + log1p01(e)
-        num = 1.0 if z >= 0.0 else e
-        dY[do + s] = (num / u - y) * inv_n
+        dY[do + s] = (sigmoid_from_e(z, e) - y) * inv_n
     return lane_sum8(work, 0, n) * inv_n
 
 

@@ -157,11 +157,16 @@ def vtanh(z):
 
 
 @njit(inline="always")
-def vsigmoid(z):
-    """``1 / (1 + exp(-z))`` for a float64 ``z``, as ``1 / (1 + e)`` for ``z >= 0`` and
-    ``e / (1 + e)`` otherwise with ``e = exp(-|z|)``, so ``exp`` never overflows."""
-    e = vexp(-abs(z))
+def sigmoid_from_e(z, e):
+    """``sigmoid(z)`` given ``e = exp(-|z|)``: ``1 / (1 + e)`` for ``z >= 0``, else
+    ``e / (1 + e)``, so nothing overflows. The BCE loss has ``e`` already."""
     return (1.0 if z >= 0.0 else e) / (1.0 + e)
+
+
+@njit(inline="always")
+def vsigmoid(z):
+    """``1 / (1 + exp(-z))`` for a float64 ``z`` (see :func:`sigmoid_from_e`)."""
+    return sigmoid_from_e(z, vexp(-abs(z)))
 
 
 # fdlibm's log1p (s_log1p.c, < 1 ulp): log(1 + f) = f - hfsq + s (hfsq + R(s^2)) with
