@@ -17,7 +17,6 @@ every expanded run when it is built, and estimates memory and FLOPs before anyth
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import itertools
 import json
@@ -38,6 +37,7 @@ from fastdepth.init import INIT_SCHEMES, check_init_args, check_residual_init, i
 from fastdepth.kernels import settings
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout
 from fastdepth.kernels.telemetry import telemetry_size
+from fastdepth.kernels.vocab import unknown_message
 
 try:  # Python 3.11+
     import tomllib
@@ -72,14 +72,7 @@ class ConfigError(ValueError):
 
 def _unknown(kind: str, value: Any, valid: Iterable[str]) -> ConfigError:
     """``unknown activation 'rleu'; did you mean 'relu'? valid: identity, relu, ...``."""
-    valid = list(valid)
-    text = str(value)
-    close = difflib.get_close_matches(text, valid, n=1)
-    close = close or difflib.get_close_matches(text.lower(), valid, n=1)
-    if not close and _FIELD_ALIASES.get(text) in valid:
-        close = [_FIELD_ALIASES[text]]
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigError(f"unknown {kind} {value!r}{hint} valid: {', '.join(valid)}")
+    return ConfigError(unknown_message(kind, value, valid, _FIELD_ALIASES))
 
 
 def _is_int(x: Any) -> bool:

@@ -27,7 +27,6 @@ Use :func:`dataset_info` for the exact definitions.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -36,6 +35,8 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from .kernels.vocab import hint
 
 __all__ = [
     "DATASETS",
@@ -463,9 +464,7 @@ def _spec(name: str) -> DatasetSpec:
     if isinstance(name, str) and name in DATASETS:
         return DATASETS[name]
     valid = ", ".join(DATASETS)
-    close = difflib.get_close_matches(str(name).lower(), list(DATASETS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown dataset {name!r}{hint} valid datasets: {valid}")
+    raise ValueError(f"unknown dataset {name!r}{hint(name, DATASETS)} valid datasets: {valid}")
 
 
 def resolve_params(
@@ -502,10 +501,9 @@ def resolve_params(
     unknown = [p for p in params if p not in spec.params]
     if unknown:
         accepted = ", ".join(spec.params) or "none"
-        close = difflib.get_close_matches(unknown[0], list(spec.params), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(
-            f"dataset {name!r} has no parameter {unknown[0]!r}{hint} accepted parameters: "
+            f"dataset {name!r} has no parameter {unknown[0]!r}{hint(unknown[0], spec.params)} "
+            f"accepted parameters: "
             f"{accepted}"
         )
     full = {**spec.params, **params}

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import kernels
+from . import model
 from .config import ConfigError, RunConfig, check_memory
-from .kernels import reference
 from .kernels import trainer as T
 from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
 from .kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, telemetry_layout
@@ -121,15 +120,6 @@ def pack_batch(runs: Sequence[RunConfig]) -> Batch:
     return Batch(runs=runs, arrays=arrays, initial=params.copy())
 
 
-_BACKENDS = {"compiled": kernels, "reference": reference}
-
-
-def _backend(name: str):
-    if name not in _BACKENDS:
-        raise ValueError(f"backend must be 'compiled' or 'reference', got {name!r}")
-    return _BACKENDS[name]
-
-
 def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled",
               on_done: Callable[[np.ndarray], None] | None = None) -> float:  # fmt: skip
     """Train a packed batch in place; returns the wall time in seconds.
@@ -137,34 +127,10 @@ def run_batch(batch: Batch, threads: int | None = None, backend: str = "compiled
     ``on_done(indices)`` runs in a trainer thread as soon as the networks ``indices``
     are trained (see :func:`fastdepth.kernels.train_batch`).
     """
-    fn = _backend(backend).train_batch
+    fn = model.backend(backend).train_batch
     t0 = time.perf_counter()
     fn(**batch.arrays, threads=threads, on_done=on_done)
     return time.perf_counter() - t0
-
-
-def network_outputs(
-    run: RunConfig, params: np.ndarray, X: np.ndarray, backend: str = "compiled"
-) -> np.ndarray:
-    """Outputs (logits, or predictions for regression) of ``run``'s network.
-
-    Parameters
-    ----------
-    run : RunConfig
-    params : ndarray, shape (n_params,), the run's dtype
-        Packed parameters (:meth:`Layout.pack`).
-    X : ndarray, shape (n_in, n), same dtype
-        Inputs, feature-major.
-    backend : {"compiled", "reference"}
-
-    Returns
-    -------
-    ndarray, shape (n,)
-        A view into the forward pass's activations.
-    """
-    _, H = _backend(backend).forward(params, run.layout(), X, run.activation,
-                                     alpha=run.effective_alpha, residual=run.rblock)  # fmt: skip
-    return H[-1]
 
 
 def _train_outputs(batch: Batch, k: int, backend: str) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +140,7 @@ def _train_outputs(batch: Batch, k: int, backend: str) -> tuple[np.ndarray, np.n
         T.D_NIN, T.D_NTR, T.D_XTR, T.D_YTR]])  # fmt: skip
     X = a["xtr"][xo : xo + n_in * ntr].reshape(n_in, ntr)
     params = a["params"][int(a["p_off"][k]) : int(a["p_off"][k + 1])]
-    return network_outputs(batch.runs[k], params, X, backend), a["ytr"][yo : yo + ntr]
+    return model.network_outputs(batch.runs[k], params, X, backend), a["ytr"][yo : yo + ntr]
 
 
 def unpack_results(batch: Batch, wall: float = 0.0, backend: str = "compiled") -> list[RunResult]:

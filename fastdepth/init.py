@@ -45,7 +45,6 @@ scaled   the block's last ``W`` and ``b`` are multiplied by ``1 / sqrt(B)``,
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Callable
@@ -54,6 +53,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT, Layout, block_ends
+
+from .kernels.vocab import hint
 
 __all__ = [
     "INIT_SCHEMES",
@@ -178,16 +179,13 @@ INIT_SCHEMES: dict[str, InitScheme] = {
 }
 
 
-def _did_you_mean(name: object, valid: dict) -> str:
-    close = difflib.get_close_matches(str(name).lower(), list(valid), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _scheme(name: str) -> InitScheme:
     if isinstance(name, str) and name in INIT_SCHEMES:
         return INIT_SCHEMES[name]
-    hint = _did_you_mean(name, INIT_SCHEMES)
-    raise ValueError(f"unknown init scheme {name!r}{hint} valid schemes: {', '.join(INIT_SCHEMES)}")
+    raise ValueError(
+        f"unknown init scheme {name!r}{hint(name, INIT_SCHEMES)} valid schemes: "
+        f"{', '.join(INIT_SCHEMES)}"
+    )
 
 
 def _finite(x: object) -> bool:
@@ -244,9 +242,9 @@ def check_residual_init(residual_init: str, residual: int = 0) -> str:
         plain network (``residual == 0``), where it would be silently ignored.
     """
     if not isinstance(residual_init, str) or residual_init not in RESIDUAL_INITS:
-        hint = _did_you_mean(residual_init, RESIDUAL_INITS)
         raise ValueError(
-            f"unknown residual_init {residual_init!r}{hint} valid: {', '.join(RESIDUAL_INITS)}"
+            f"unknown residual_init {residual_init!r}{hint(residual_init, RESIDUAL_INITS)} "
+            f"valid: {', '.join(RESIDUAL_INITS)}"
         )
     if residual_init != "none" and residual <= 0:
         raise ValueError(

@@ -52,6 +52,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from .metrics import mean_ci
+from .model import predict
 from .store import CONFIG_COLUMNS
 
 __all__ = [
@@ -1378,12 +1379,7 @@ def _config_of(row: pd.Series) -> Any:
 
 def _predict(cfg: Any, params: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray) -> np.ndarray:
     """The network's output (logit, or prediction for regression) at ``X`` (n, n_in)."""
-    from .engine import network_outputs
-
-    dtype = np.asarray(params[0][0]).dtype
-    flat = cfg.layout().pack(params, dtype=dtype)
-    Xf = np.ascontiguousarray(X.T, dtype=dtype)
-    return np.asarray(network_outputs(cfg, flat, Xf), dtype=np.float64)
+    return predict(cfg, params, X).astype(np.float64)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
+from .model import predict
 
 
 @dataclass
@@ -53,8 +54,4 @@ class RunResult:
 
     def predict_logits(self, X: np.ndarray) -> np.ndarray:
         """Outputs of the trained network for inputs ``X`` (n, n_in): float array (n,)."""
-        from .engine import network_outputs  # the engine imports this module
-
-        P = self.config.layout().pack(self.final_params)
-        XT = np.ascontiguousarray(np.asarray(X, dtype=P.dtype).T)
-        return network_outputs(self.config, P, XT).copy()
+        return predict(self.config, self.final_params, X)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
-import difflib
 import hashlib
 import io
 import json
@@ -53,6 +52,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .config import ConfigError, Grid, RunConfig
+from .kernels.vocab import unknown_message
 from .result import RunResult
 
 try:  # POSIX only; without it lock take-over is merely less race-proof
@@ -911,9 +911,7 @@ def _empty(schema: pa.Schema, columns: Sequence[str] | None = None) -> pd.DataFr
 def _check_columns(names: Iterable[str], valid: Sequence[str], what: str) -> None:
     for name in names:
         if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown {what} {name!r}{hint} valid: {', '.join(valid)}")
+            raise ValueError(unknown_message(what, name, valid))
 
 
 def _filter_expr(filters: Mapping[str, Any]) -> pc.Expression | None:

@@ -7,12 +7,11 @@ says what was wrong and how to fix it.
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
 from .layout import Layout
 from .settings import ACTIVATIONS, DEFAULT_ALPHA
+from .vocab import did_you_mean
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -21,8 +20,8 @@ def choice(kind: str, name: str, valid) -> None:
     """Raise ``ValueError`` for an unknown ``name``, listing valid ones and the closest."""
     if name in valid:
         return
-    close = difflib.get_close_matches(str(name), list(valid), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(name, valid)
+    hint = f" Did you mean {close!r}?" if close else ""
     raise ValueError(f"unknown {kind} {name!r}; valid: {', '.join(sorted(valid))}.{hint}")
 
 

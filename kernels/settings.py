@@ -12,6 +12,8 @@ every rounding is fixed by the source and results are bit-reproducible.
 
 from __future__ import annotations
 
+from . import vocab
+
 FASTMATH: frozenset[str] = frozenset()
 
 # Vector widths in bytes (columns per block x itemsize) of the affine kernels (_vec.py):
@@ -22,25 +24,20 @@ AFFINE_BYTES: tuple[int, int] = (128, 64)
 # Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128
 
-# Integer codes shared by the compiled kernels and the Python layer.
-ACTIVATIONS: dict[str, int] = {
-    "identity": 0,
-    "relu": 1,
-    "leaky_relu": 2,
-    "tanh": 3,
-    "sigmoid": 4,
-    "elu": 5,
-    "gelu": 6,
-    "silu": 7,
-}
-LOSSES: dict[str, int] = {"bce": 0, "mse": 1}
-OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
-SCHEDULES: dict[str, int] = {"constant": 0, "cosine": 1}
+# The vocabularies (name -> integer code) live in vocab.py; these are the same tables
+# under the names the rest of the package has always imported.
+ACTIVATIONS = vocab.ACTIVATIONS
+LOSSES = vocab.LOSSES
+OPTIMIZERS = vocab.OPTIMIZERS
+SCHEDULES = vocab.SCHEDULES
 
-# Status codes written by the batched trainer (exceptions inside prange can be lost).
-STATUS_OK: int = 0
-STATUS_DIVERGED: int = 1
-STATUS_NAMES: dict[int, str] = {STATUS_OK: "ok", STATUS_DIVERGED: "diverged"}
+# Status codes written by the batched trainer.
+STATUS_OK: int = vocab.STATUSES["ok"]
+STATUS_DIVERGED: int = vocab.STATUSES["diverged"]
+STATUS_BAD_CODE: int = vocab.STATUSES["bad_code"]
+STATUS_NAMES: dict[int, str] = {e.code: e.name for e in vocab.STATUSES.entries}
 
 # Default slope of leaky_relu and scale of elu when a run does not set ``alpha``.
-DEFAULT_ALPHA: dict[str, float] = {"leaky_relu": 0.01, "elu": 1.0}
+DEFAULT_ALPHA: dict[str, float] = {
+    e.name: e.alpha for e in vocab.ACTIVATIONS.entries if e.alpha is not None
+}
