@@ -22,6 +22,7 @@ from fastdepth import store as st
 from fastdepth import sweep
 from fastdepth.config import Grid, RunConfig
 from fastdepth.metrics import summarize
+from fastdepth.store.lock import _proc_stat
 from fastdepth.summary import format_markdown, format_text, group_keys, summary_table
 
 TINY = ["--widths", "4", "--epochs", "20", "--n-train", "64", "--n-test", "64",
@@ -284,10 +285,10 @@ def test_crash_between_tmp_write_and_rename_leaves_no_visible_file(tmp_path, mon
             raise OSError("simulated crash")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(st.os, "replace", crash_on_curves)
+    monkeypatch.setattr(os, "replace", crash_on_curves)
     with pytest.raises(OSError, match="simulated crash"):
         run_sweep(out, "--depths", "1,2", "--seeds", "2", "--chunk-size", "2")
-    monkeypatch.setattr(st.os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
     assert not (out / "curves" / "part-00001.parquet").exists()
     assert (out / "runs" / "part-00001.parquet").exists()  # chunk 1 is half written...
     assert st.Store(out).done_chunks() == [0]  # ...but not committed
@@ -374,7 +375,7 @@ def test_stale_lock_is_taken_over(tmp_path):
 
 
 def test_reused_pid_is_stale(tmp_path):
-    me = st._proc_stat(os.getpid())
+    me = _proc_stat(os.getpid())
     if me is None:
         pytest.skip("no /proc")
     lock = {"pid": os.getpid(), "host": socket.gethostname(), "start_time": me[1] - 1}
