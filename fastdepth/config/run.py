@@ -30,7 +30,7 @@ from .errors import ConfigError, unknown
 from .validate import validate
 from .values import is_int, is_real
 
-__all__ = ["DEFAULTS", "FIELD_NAMES", "NULLABLE", "RunConfig"]
+__all__ = ["DEFAULTS", "FIELD_KINDS", "FIELD_NAMES", "NULLABLE", "RunConfig"]
 
 
 @dataclass(frozen=True)
@@ -444,3 +444,7 @@ _KIND = {k: t.removesuffix(" | None") for k, t in _TYPES.items()}
 _INT_FIELDS = tuple(k for k, t in _KIND.items() if t == "int")
 _FLOAT_FIELDS = tuple(k for k, t in _KIND.items() if t == "float")
 _STR_FIELDS = tuple(k for k, t in _KIND.items() if t == "str")
+# The kind of every field, for parsers: int, float, str, bool, widths, dataset_params.
+FIELD_KINDS: dict[str, str] = {
+    k: {"widths": "widths", "dataset_params": "dataset_params"}.get(k, t) for k, t in _KIND.items()
+}
