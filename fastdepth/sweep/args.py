@@ -138,6 +138,14 @@ def make_parser() -> argparse.ArgumentParser:
         f"size {EXECUTOR_CHUNK_SIZE})",
     )
     r.add_argument(
+        "--dask-dashboard",
+        metavar="ADDR",
+        help="with --scheduler local[:N]: where the Dask dashboard listens (default "
+        "127.0.0.1:0, this host only, a free port). ':8787' exposes it on every interface "
+        "to anyone who can reach this machine: use that only on a network you trust "
+        "(Dask's TLS settings secure the cluster, see its docs on security)",
+    )
+    r.add_argument(
         "--dry-run",
         action="store_true",
         help="print grid size, memory and estimated time, then exit without training",
