@@ -84,10 +84,10 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-import re
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +107,8 @@ from .runner.chunks import (
     warm_up,
     worker_threads,
 )
-from .runner.session import EXECUTOR_CHUNK_SIZE, open_store
+from .runner.inputs import host_port, is_this_host, parse_scheduler
+from .runner.session import EXECUTOR_CHUNK_SIZE, REMOTE_WARNING, open_store
 from .store import Store
 
 __all__ = [
@@ -134,6 +135,8 @@ __all__ = [
 ]
 
 DASK_INSTALL = "pip install 'fastdepth[dask]'"
+# Where the dashboard of a local cluster listens: this host only, any free port.
+DASHBOARD = "127.0.0.1:0"
 # Runs per chunk of a new store swept on executors / Dask (see runner.session).
 DEFAULT_CHUNK_SIZE = EXECUTOR_CHUNK_SIZE
 
@@ -238,33 +241,6 @@ def _import_dask() -> Any:
     return distributed
 
 
-_ADDRESS = re.compile(r"^[a-z][a-z0-9+]*://\S+$|^[\w.-]+:\d+$")
-
-
-def parse_scheduler(spec: str) -> tuple[str, int | None] | tuple[str, str]:
-    """``"local"`` -> ``("local", None)``, ``"local:4"`` -> ``("local", 4)``,
-    ``"tcp://host:8786"`` (or ``tls://``, ``host:port``) -> ``("address", spec)``.
-
-    Raises
-    ------
-    ValueError
-        For anything else, with the accepted forms.
-    """
-    s = spec.strip()
-    m = re.fullmatch(r"local(?:\[?:(\d+)\]?)?", s)
-    if m:
-        n = int(m.group(1)) if m.group(1) else None
-        if n is not None and n < 1:
-            raise ValueError(f"--scheduler {spec}: need at least 1 worker")
-        return ("local", n)
-    if _ADDRESS.match(s):
-        return ("address", s)
-    raise ValueError(
-        f"--scheduler {spec!r}: expected local, local:N (N worker processes) or a scheduler "
-        "address such as tcp://host:8786 or tls://host:8786"
-    )
-
-
 def planned_threads(scheduler: str, threads: int | None = None) -> int | None:
     """Numba threads per chunk for ``scheduler``: ``threads``, or ``cores // N`` for
     ``local:N``, or None (each worker of a running cluster decides: :func:`worker_threads`).
@@ -324,14 +300,22 @@ def _sigint_ignored() -> Iterator[None]:
 
 @contextlib.contextmanager
 def dask_client(
-    scheduler: str, threads: int | None = None, **cluster_kwargs: Any
+    scheduler: str,
+    threads: int | None = None,
+    dashboard: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    **cluster_kwargs: Any,
 ) -> Iterator[DaskBackend]:
     """A :class:`DaskBackend` for ``scheduler``; closes what it started on exit.
 
     ``"local[:N]"`` starts ``LocalCluster(n_workers=N, threads_per_worker=1,
     processes=True)`` (N defaults to the cores this process may use) and gives every chunk
-    ``threads or cores // N`` Numba threads. An address connects a ``Client`` to an
-    existing scheduler (TLS settings come from Dask's configuration, see the README).
+    ``threads or cores // N`` Numba threads; its scheduler and dashboard listen on
+    loopback only (``dashboard`` = e.g. ``":8787"`` exposes the dashboard on every
+    interface: only on a network you trust). An address connects a ``Client`` to an
+    existing scheduler (TLS settings come from Dask's configuration, see the README);
+    one on another host is reported to ``warn`` (default :func:`warnings.warn`): Dask
+    moves pickles, which run code.
 
     Raises
     ------
@@ -342,8 +326,10 @@ def dask_client(
     distributed = _import_dask()
     if kind == "local":
         n = value or _cores()
+        # loopback only unless asked: the dashboard shows (and the scheduler takes) anything
         kw = {"n_workers": n, "threads_per_worker": 1, "processes": True,
-              "dashboard_address": ":0", **cluster_kwargs}  # fmt: skip
+              "host": "127.0.0.1", "dashboard_address": dashboard or DASHBOARD,
+              **cluster_kwargs}  # fmt: skip
         per_chunk = planned_threads(scheduler, threads)
         with _sigint_ignored():
             cluster = distributed.LocalCluster(**kw)
@@ -352,6 +338,11 @@ def dask_client(
             client.register_plugin(plugin, name=plugin.name)
             yield DaskBackend(client, threads=per_chunk, local=True)
     else:
+        host = host_port(str(value))
+        if host is not None and not is_this_host(host[0]):
+            (warn or (lambda m: warnings.warn(m, stacklevel=3)))(
+                REMOTE_WARNING.format(spec=scheduler)
+            )
         with distributed.Client(value, **cluster_kwargs) as client:
             yield DaskBackend(client, threads=threads, local=False)
 
@@ -406,6 +397,7 @@ def run_sweep(
     chunk_size: int | None = None,
     warm_cache: bool | None = None,
     progress: Callable[[ChunkParts], None] | None = None,
+    dashboard: str | None = None,
 ) -> SweepReport:
     """Sweep ``grid`` into the store ``out`` on an executor or a Dask cluster.
 
@@ -436,6 +428,9 @@ def run_sweep(
         from Numba's on-disk cache (default: when the workers are on this machine).
     progress : callable, optional
         Called with each committed :class:`ChunkParts`.
+    dashboard : str, optional
+        With ``scheduler="local[:N]"``: where the Dask dashboard listens (default
+        :data:`DASHBOARD`, this host only); ``":8787"`` exposes it on every interface.
 
     Returns
     -------
@@ -444,7 +439,7 @@ def run_sweep(
     if executor is not None and scheduler is not None:
         raise ValueError("give executor or scheduler, not both")
     if scheduler is not None:
-        with dask_client(scheduler, threads=threads) as backend:
+        with dask_client(scheduler, threads=threads, dashboard=dashboard) as backend:
             return run_sweep(grid, out, executor=backend, threads=threads,
                              chunk_size=chunk_size, warm_cache=warm_cache,
                              progress=progress)  # fmt: skip

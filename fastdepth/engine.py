@@ -270,6 +270,9 @@ def train_many(
     runs = list(runs)
     if not runs:
         return []
+    bad = next((r for r in runs if not isinstance(r, RunConfig)), None)
+    if bad is not None:
+        raise ConfigError(f"train_many takes RunConfig objects (or a Grid), got {bad!r:.80}")
     check_memory(runs)  # before any allocation: say how much and which knob to turn
     results: list[RunResult | None] = [None] * len(runs)
     by_dtype: dict[str, list[int]] = {}

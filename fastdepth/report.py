@@ -36,9 +36,11 @@ from typing import Any
 import pandas as pd
 
 from . import plots
+from .config import ConfigError
 from .plots.grid import distinct, fmt_value, join_values, norm_value, relevant, values_text
 from .store import (
     Store,
+    StoreError,
     atomic_write,
     atomic_write_text,
     load,
@@ -414,13 +416,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     path = Path(args.run_dir)
     if not Store(path).exists():
-        print(f"{PROG}: error: {_not_a_store(path)}", file=sys.stderr)
+        print(f"error: {_not_a_store(path)}", file=sys.stderr)
         return 2
     if args.dpi < 20:
-        print(f"{PROG}: error: --dpi must be >= 20, got {args.dpi}", file=sys.stderr)
+        print(f"error: --dpi must be >= 20, got {args.dpi}", file=sys.stderr)
         return 2
     log = None if args.quiet else print
-    rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log)
+    from .runner.inputs import check_out, manifest_errors  # the sweep's input checks
+
+    try:
+        if args.out is not None:
+            check_out(args.out)
+        with manifest_errors(path):  # the manifest must describe a store, as for a resume
+            store = Store(path)
+            store.grid()
+            store.chunks()
+            rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log)
+    except (StoreError, ConfigError, OSError) as e:  # a broken manifest, an unwritable --out
+        where = getattr(e, "filename", None)
+        reason = getattr(e, "strerror", None)
+        print(f"error: {f'{where}: {reason}' if where and reason else e}", file=sys.stderr)
+        return 2
     if args.quiet:
         print(rep.markdown)
     else:

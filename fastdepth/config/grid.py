@@ -12,6 +12,7 @@ before anything runs::
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,7 +23,11 @@ from .errors import ConfigError, unknown
 from .run import DEFAULTS, FIELD_NAMES, RunConfig
 from .values import is_seq, plain
 
-__all__ = ["Grid"]
+__all__ = ["MAX_RUNS", "Grid"]
+
+# Runs one grid may hold: every run is built and validated when the grid is (~0.1 ms and
+# ~2 KB each), so 100 000 runs take ~10 s and ~200 MB before anything trains.
+MAX_RUNS = 100_000
 
 
 def _axis_values(name: str, value: Any) -> list[Any]:
@@ -38,6 +43,48 @@ def _axis_values(name: str, value: Any) -> list[Any]:
     if is_seq(value):
         return [plain(v) for v in value]
     return [plain(value)]
+
+
+def _axis_len(name: str, value: Any) -> int:
+    """Values in a grid entry (as :func:`_axis_values` would list them), without listing."""
+    if name == "widths":
+        axis = is_seq(value) and len(value) > 0 and all(v is None or is_seq(v) for v in value)
+        return len(value) if axis else 1
+    if isinstance(value, range):  # len() of a range beyond 2**63 overflows
+        step = value.step
+        return max(0, (value.stop - value.start + step - (1 if step > 0 else -1)) // step)
+    return len(value) if is_seq(value) else 1
+
+
+def _zip_groups(groups: Any) -> list[tuple[str, ...]]:
+    """Zip groups as tuples of names; :class:`ConfigError` unless names are strings."""
+    if isinstance(groups, str) or not is_seq(groups):
+        raise ConfigError(f"zip must be a list of groups of axis names, got {groups!r:.80}")
+    out = []
+    for group in groups:
+        group = (group,) if isinstance(group, str) else group
+        if not is_seq(group) or not all(isinstance(k, str) for k in group):
+            raise ConfigError(
+                f"a zip group lists axis names such as ['depth', 'lr'], got {group!r:.80}"
+            )
+        out.append(tuple(group))
+    return out
+
+
+def _check_unique(dim: list[dict[str, Any]]) -> None:
+    """The same value twice on an axis (the same pairs in a zip group) is two copies of
+    one experiment: say so plainly, before the run-id check blames some other field."""
+    seen: dict[str, int] = {}
+    for i, assign in enumerate(dim):
+        key = json.dumps(assign, sort_keys=True, default=repr)
+        if key in seen:
+            names = " and ".join(repr(k) for k in assign)
+            shown = _fmt(assign) if len(assign) > 1 else repr(next(iter(assign.values())))
+            raise ConfigError(
+                f"grid axis {names} lists {shown} twice (values #{seen[key]} and #{i}); "
+                "give each value once"
+            )
+        seen[key] = i
 
 
 def _fmt(assign: Mapping[str, Any]) -> str:
@@ -75,18 +122,54 @@ class Grid:
         base: RunConfig | Mapping[str, Any] | None = None,
         zip: Sequence[Sequence[str]] = (),  # shadows the builtin: the documented keyword
     ) -> None:
+        if not isinstance(axes, Mapping):
+            raise ConfigError(f"axes must be a dict of field -> values, got {axes!r:.80}")
+        if base is not None and not isinstance(base, RunConfig | Mapping):
+            raise ConfigError(f"base must be a RunConfig, a dict or None, got {base!r:.80}")
+        n = Grid.count(axes, zip)  # before any list is built: refuse what cannot fit
+        if n > MAX_RUNS:
+            shape = " x ".join(f"{k}[{_axis_len(k, v)}]" for k, v in axes.items())
+            raise ConfigError(
+                f"this grid has {n:,} runs ({shape}), more than the {MAX_RUNS:,} one grid may "
+                "hold (every run is built and validated in memory, ~0.1 ms and ~2 KB each); "
+                "use fewer seeds or values, or split it into several grids with one store each"
+            )
         self._values: dict[str, list[Any]] = {}
         for name, value in axes.items():
-            if name not in DEFAULTS:
-                raise unknown("grid field", name, FIELD_NAMES)
             vals = _axis_values(name, value)
             if not vals:
                 raise ConfigError(f"grid axis {name!r} is empty; give at least one value")
             self._values[name] = vals
         self._base = self._base_overrides(base)
         self._zip = self._check_zip(zip)
+        for dim in self._dimensions():
+            _check_unique(dim)
         self._check_depth_vs_widths()
         self._runs = self._expand()
+
+    @staticmethod
+    def count(axes: Mapping[str, Any], zip: Sequence[Sequence[str]] = ()) -> int:
+        """Runs a grid of ``axes`` (zipped as ``zip``) would have, without building any.
+
+        Raises
+        ------
+        ConfigError
+            For an unknown field or a malformed zip group.
+        """
+        lengths = {}
+        for name, value in axes.items():
+            if name not in DEFAULTS:
+                raise unknown("grid field", name, FIELD_NAMES)
+            lengths[name] = _axis_len(name, value)
+        n, zipped = 1, set()
+        for group in _zip_groups(zip):
+            known = [lengths[k] for k in group if k in lengths]
+            n *= max(known, default=1)
+            zipped.update(group)
+        for name, k in lengths.items():
+            if name not in zipped:
+                n *= k
+        return n
 
     # ------------------------------------------------------------------ building
 
@@ -110,8 +193,7 @@ class Grid:
     def _check_zip(self, groups: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
         seen: set[str] = set()
         out = []
-        for group in groups:
-            group = (group,) if isinstance(group, str) else tuple(group)
+        for group in _zip_groups(groups):
             for name in group:
                 if name not in self._values:
                     raise ConfigError(

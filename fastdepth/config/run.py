@@ -30,7 +30,14 @@ from .errors import ConfigError, unknown
 from .validate import validate
 from .values import is_int, is_real
 
-__all__ = ["DEFAULTS", "FIELD_NAMES", "NULLABLE", "RunConfig"]
+__all__ = ["DEFAULTS", "FIELD_KINDS", "FIELD_NAMES", "NULLABLE", "RunConfig"]
+
+INT64 = 2**63
+
+
+def _short(v: int) -> str:
+    """An integer for a message: a 300-digit typo as ``1e+308``."""
+    return str(v) if abs(v) < 10**18 else f"{float(v):.3g}"
 
 
 @dataclass(frozen=True)
@@ -167,9 +174,12 @@ class RunConfig:
             if v is None and name in NULLABLE:
                 continue
             if is_int(v) or (is_real(v) and float(v).is_integer()):
-                self._set(name, int(v))
+                v = int(v)
             else:
                 raise ConfigError(f"{name} must be an integer, got {v!r}")
+            if not -INT64 <= v < INT64:  # stored as int64; anything larger is a typo
+                raise ConfigError(f"{name} must be below 2**63, got {_short(v)}")
+            self._set(name, v)
         for name in _FLOAT_FIELDS:
             v = getattr(self, name)
             if v is None and name in NULLABLE:
@@ -228,6 +238,8 @@ class RunConfig:
         if not all(is_int(x) or (is_real(x) and float(x).is_integer()) for x in w):
             raise ConfigError(f"widths must be integers, got {w!r}")
         w = tuple(int(x) for x in w)
+        if any(x >= INT64 for x in w):
+            raise ConfigError(f"widths must be below 2**63, got {[_short(x) for x in w]}")
         if len(w) == 0:
             raise ConfigError(
                 "widths must list at least one hidden width (depth must be >= 1), got ()"
@@ -444,3 +456,7 @@ _KIND = {k: t.removesuffix(" | None") for k, t in _TYPES.items()}
 _INT_FIELDS = tuple(k for k, t in _KIND.items() if t == "int")
 _FLOAT_FIELDS = tuple(k for k, t in _KIND.items() if t == "float")
 _STR_FIELDS = tuple(k for k, t in _KIND.items() if t == "str")
+# The kind of every field, for parsers: int, float, str, bool, widths, dataset_params.
+FIELD_KINDS: dict[str, str] = {
+    k: {"widths": "widths", "dataset_params": "dataset_params"}.get(k, t) for k, t in _KIND.items()
+}

@@ -91,8 +91,10 @@ def read(path: str | os.PathLike, what: str = "grid file") -> dict[str, Any]:
             return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"cannot read {what} {path}: {e.strerror or e}") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:  # text that is not TOML
         raise ConfigError(f"{what} {path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is nested too deeply to be a grid file") from None
 
 
 def none_to_null(field: str, value: Any) -> Any:
@@ -115,6 +117,8 @@ def grid_parts(
         )
     if not isinstance(doc.get("base", {}), dict) or not isinstance(doc.get("axes", {}), dict):
         raise ConfigError(f"{where}: [base] and [axes] must be tables")
+    if not isinstance(doc.get("zip", []), list):
+        raise ConfigError(f"{where}: zip must be a list of groups such as [['depth', 'lr']]")
     base = {k: none_to_null(k, v) for k, v in doc.get("base", {}).items()}
     axes = {
         k: [none_to_null(k, x) for x in v] if isinstance(v, list) else none_to_null(k, v)

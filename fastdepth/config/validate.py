@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastdepth import datasets
 from fastdepth.init import INIT_SCHEMES, check_init_args, check_residual_init
+from fastdepth.kernels.telemetry import telemetry_size
 from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 
 from .errors import ConfigError, unknown
@@ -20,9 +21,14 @@ from .errors import ConfigError, unknown
 if TYPE_CHECKING:
     from .run import RunConfig
 
-__all__ = ["ALPHA_ACTIVATIONS", "DTYPES", "validate"]
+__all__ = ["ALPHA_ACTIVATIONS", "DTYPES", "MAX_NOISE", "MAX_RUN_BYTES", "run_bytes", "validate"]
 
 DTYPES = ("float64", "float32")
+# One network's data, parameters and telemetry may take at most this much memory: larger
+# values are typos (n_train = 1e12, width = 4e15), refused here before any allocation.
+MAX_RUN_BYTES = 2**40
+# Dataset noise whose square is still a finite float64 (1e308 would make the data inf).
+MAX_NOISE = 1e150
 # Activations that take a parameter (leaky_relu slope, elu scale).
 ALPHA_ACTIVATIONS = tuple(e.name for e in ACTIVATIONS.entries if e.alpha is not None)
 
@@ -30,6 +36,7 @@ ALPHA_ACTIVATIONS = tuple(e.name for e in ACTIVATIONS.entries if e.alpha is not 
 def validate(c: RunConfig) -> None:
     """Raise :class:`ConfigError` saying what to change, for the first invalid field."""
     _data(c)
+    _size(c)
     _architecture(c)
     _optimizer(c)
     _schedule(c)
@@ -44,10 +51,49 @@ def _data(c: RunConfig) -> None:
     for name in ("data_seed", "seed"):
         if getattr(c, name) < 0:
             raise ConfigError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.noise is not None and not (math.isfinite(c.noise) and abs(c.noise) <= MAX_NOISE):
+        raise ConfigError(f"noise must be finite and at most {MAX_NOISE:g}, got {c.noise}")
     try:
         datasets.resolve_params(c.dataset, c.noise, **c.dataset_kwargs)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def run_bytes(c: RunConfig) -> int:
+    """Bytes of one run's data, parameter state and telemetry, by arithmetic alone.
+
+    Valid for any positive sizes (nothing is allocated, no layer list is built), so it
+    can refuse absurd sizes before anything else looks at them.
+    """
+    n_in = datasets.DATASETS[c.dataset].n_in
+    w = c.width
+    if c.widths is not None:
+        sizes = (n_in, *c.widths, 1)
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    else:
+        n_params = (n_in + 1) * w + (c.depth - 1) * (w + 1) * w + (w + 1)
+    batch = c.n_train if c.batch_size is None else c.batch_size
+    n_steps = c.epochs * -(-c.n_train // batch)
+    n_layers = c.depth + 1
+    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every)
+    state = 3 + OPTIMIZERS.entry(c.optimizer).state if c.optimizer in OPTIMIZERS else 5
+    data = (c.n_train + c.n_test) * (n_in + 1)
+    return 8 * (tel + data + n_params * state)
+
+
+def _size(c: RunConfig) -> None:
+    batch = 1 if c.batch_size is None else c.batch_size
+    sizes = (c.depth, c.width, c.epochs, c.log_every, c.eval_every, batch, c.n_train, c.n_test)
+    if min(sizes) < 1 or (c.widths is not None and min(c.widths) < 1):
+        return  # reported by the checks below, field by field
+    need = run_bytes(c)
+    if need > MAX_RUN_BYTES:
+        raise ConfigError(
+            f"one run needs {need / 2**30:.3g} GiB for its data, parameters and telemetry "
+            f"(n_train={c.n_train}, n_test={c.n_test}, depth={c.depth}, width={c.width}, "
+            f"epochs={c.epochs}), more than the {MAX_RUN_BYTES / 2**30:.0f} GiB allowed per "
+            "network; lower them, or raise log_every / eval_every"
+        )
 
 
 def _architecture(c: RunConfig) -> None:

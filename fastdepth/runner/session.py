@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastdepth.config.cost import available_memory
 from fastdepth.store import Store, StoreError, chunk_bounds
 
 from . import chunks
+from .inputs import check_out, check_reachable, manifest_errors
 from .progress import Console, GracefulStop, Progress, eta_cost, fmt_bytes
 
 __all__ = [
@@ -59,6 +60,8 @@ class Plan:
     existing: bool  # the store exists already (resume)
     threads: int | None  # --threads (None: Numba's default)
     scheduler: str | None = None  # --scheduler (None: train in this process)
+    warnings: list[str] = field(default_factory=list)  # to print before anything runs
+    dashboard: str | None = None  # --dask-dashboard (None: loopback, a free port)
 
 
 def chunk_memory(runs: Sequence[RunConfig], chunk_size: int) -> int:
@@ -81,8 +84,18 @@ def _check_threads(threads: int | None) -> None:
         )
 
 
-def _check_scheduler(spec: str | None) -> tuple | None:
-    """``--scheduler``, parsed; a UsageError if malformed or if Dask is not installed."""
+REMOTE_WARNING = (
+    "warning: the Dask scheduler {spec} is not on this host. Dask sends pickled objects, "
+    "which run code when unpickled, between this process, the scheduler and the workers: "
+    "connect only to a cluster you trust, and over tls:// on any network you do not control"
+)
+
+
+def _check_scheduler(spec: str | None, warnings: list[str] | None = None) -> tuple | None:
+    """``--scheduler``, parsed; a UsageError if malformed, unreachable or without Dask.
+
+    A scheduler on another host adds :data:`REMOTE_WARNING` to ``warnings``.
+    """
     if spec is None:
         return None
     from fastdepth import distributed
@@ -97,6 +110,13 @@ def _check_scheduler(spec: str | None) -> tuple | None:
         raise UsageError(
             f"--scheduler needs Dask, which is not installed: {distributed.DASK_INSTALL}"
         ) from None
+    if parsed[0] == "address":
+        try:
+            here = check_reachable(str(parsed[1]))
+        except OSError as e:
+            raise UsageError(f"--scheduler: {e.strerror or e}") from None
+        if not here and warnings is not None:
+            warnings.append(REMOTE_WARNING.format(spec=spec))
     return parsed
 
 
@@ -110,6 +130,7 @@ def plan(
     threads: int | None,
     scheduler: str | None,
     default_out: Callable[[Grid], Path],
+    dashboard: str | None = None,
 ) -> Plan:
     """Resolve the grid, store path and chunk size of a command; validate everything.
 
@@ -129,7 +150,10 @@ def plan(
     UsageError, ConfigError, StoreError
         Whatever makes the command invalid, before any directory is created.
     """
-    parsed = _check_scheduler(scheduler)
+    warnings: list[str] = []
+    parsed = _check_scheduler(scheduler, warnings)
+    if dashboard is not None and (parsed is None or parsed[0] != "local"):
+        raise UsageError("--dask-dashboard applies to --scheduler local[:N] only")
     if parsed is None or parsed[0] == "local":  # remote workers have their own cores
         _check_threads(threads)
     if resume is not None:
@@ -139,22 +163,29 @@ def plan(
         store = Store(path)
         if not store.exists():
             raise UsageError(f"--resume {path}: no fastdepth store there (no manifest.json)")
-        grid = make_grid() if grid_given else store.grid()
-        store.check_grid(grid)
+        check_out(path, "--resume")
+        with manifest_errors(path):
+            grid = make_grid() if grid_given else store.grid()
+            store.check_grid(grid)
         existing = True
     else:
         grid = make_grid()
-        path = Path(out) if out is not None else default_out(grid)
+        path = check_out(out, "--out") if out is not None else default_out(grid)
+        if out is None:
+            check_out(path, "--out")
         store = Store(path)
         existing = store.exists()
         if existing:
-            store.check_grid(grid)
+            with manifest_errors(path):
+                store.check_grid(grid)
         elif not store.is_empty_dir():
             raise UsageError(
                 f"--out {path} exists and is not a fastdepth store; choose a new directory"
             )
     if existing:
-        size = store.chunk_size()
+        with manifest_errors(path):
+            size = store.chunk_size()
+            store.chunks()
         if chunk_size is not None and chunk_size != size:
             raise UsageError(
                 f"--chunk-size {chunk_size} differs from the store's chunk size "
@@ -170,7 +201,7 @@ def plan(
             f"{fmt_bytes(limit)} (half the available RAM) is free; use a smaller --chunk-size, "
             "raise --log-every or --eval-every"
         )
-    return Plan(path, grid, size, existing, threads, scheduler)
+    return Plan(path, grid, size, existing, threads, scheduler, warnings, dashboard)
 
 
 def open_store(
@@ -249,7 +280,9 @@ def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], consol
             backend: Any = chunks.InProcess()
         else:
             console.note(f"connecting to Dask ({p.scheduler})...")
-            backend = stack.enter_context(distributed.dask_client(p.scheduler, p.threads))
+            backend = stack.enter_context(  # plan() warned about a remote scheduler already
+                distributed.dask_client(p.scheduler, p.threads, p.dashboard, warn=lambda m: None)
+            )
             console.note(f"dask: {backend.client}")
         progress = Progress(console, len(runs), len(runs) - n_todo, sum(cost),
                             sum(cost) - todo_cost)  # fmt: skip

@@ -22,7 +22,8 @@ different grid), 130 interrupted (resumable), 143 terminated (SIGTERM; resumable
 Modules:
 
 =============  ==============================================================
-:mod:`.args`   the flags, the grid and store path a command line names
+:mod:`.flags`  one list flag per RunConfig field, ``--set``, the default study
+:mod:`.args`   the parser, the grid and store path a command line names
 :mod:`.cli`    :func:`main`: plan, dry run, lock, train, summary, messages
 =============  ==============================================================
 
@@ -33,18 +34,11 @@ from __future__ import annotations
 
 from fastdepth.runner.session import DEFAULT_CHUNK_SIZE, Plan, UsageError
 
-from .args import (
-    DEFAULT_SEEDS,
-    DEFAULT_STUDY,
-    GRID_FLAGS,
-    PROG,
-    build_grid,
-    default_out,
-    make_parser,
-)
+from .args import PROG, build_grid, default_out, make_parser
 from .cli import _dry_run as _dry_run  # the tests check these messages
 from .cli import _resume_hint as _resume_hint
 from .cli import main, plan
+from .flags import DEFAULT_SEEDS, DEFAULT_STUDY, GRID_FLAGS
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

@@ -9,32 +9,29 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import itertools
 import re
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastdepth.config import DEFAULTS, ConfigError, Grid, parse_lrs, parse_seeds, toml_io
+from fastdepth import __version__
+from fastdepth.config import ConfigError, Grid, toml_io
 from fastdepth.runner.session import DEFAULT_CHUNK_SIZE, EXECUTOR_CHUNK_SIZE, UsageError
+
+from .flags import DEFAULT_SEEDS, DEFAULT_STUDY, GRID_FLAGS, dest, parse_set
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_STUDY", "GRID_FLAGS", "build_grid", "default_out",
            "make_parser"]  # fmt: skip
 
 PROG = "python -m fastdepth.sweep"
-# The original observational study (the W1 benchmark workload on two datasets): the same
-# hyper-parameters and seeds at every depth. Only what differs from the RunConfig defaults
-# is stated here (they give width 16, ReLU, He init, BCE, full-batch SGD at lr 0.05 for
-# 1000 epochs on 1000 + 1000 points): lr 0.05 is the largest round rate at which
-# He-initialised ReLU nets of every depth up to 8 train on `circle` without diverging.
-DEFAULT_STUDY: dict[str, list[Any]] = {
-    "dataset": ["circle", "rings"],
-    "depth": [1, 2, 4, 6, 8],
-}
-DEFAULT_SEEDS = 10
 # Planning rate for --dry-run (Grid.estimate_seconds); the compiled trainer sustains a few
 # tens of GFLOP/s on a laptop-class CPU.
 EST_GFLOPS = 40.0
+EXIT_CODES = (
+    "exit codes: 0 done (or dry run); 2 invalid command, input or store (one 'error:' "
+    "line); 130 interrupted by Ctrl-C, 143 terminated by SIGTERM (both resumable)"
+)
 
 # ======================================================================================
 # argument parsing
@@ -43,43 +40,6 @@ EST_GFLOPS = 40.0
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
-
-
-def _list_of(kind: Callable[[str], Any], what: str, example: str) -> Callable[[str], list]:
-    def parse(text: str) -> list:
-        items = [s.strip() for s in str(text).split(",")]
-        if not items or not all(items):
-            raise argparse.ArgumentTypeError(
-                f"empty value in {text!r}; give a comma-separated list such as {example}"
-            )
-        try:
-            return [kind(s) for s in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a comma-separated list of {what} such as {example}"
-            ) from None
-
-    return parse
-
-
-def _batch(text: str) -> int | None:
-    if text.strip().lower() in ("full", "none"):
-        return None
-    return int(text)
-
-
-def _lrs(text: str) -> list[float]:
-    try:
-        return parse_lrs(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return list(parse_seeds(text))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -92,57 +52,6 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def _d(field: str) -> str:
-    v = DEFAULT_STUDY.get(field, [DEFAULTS[field]])
-    return ",".join("full" if x is None else str(x) for x in v)
-
-
-# (flag, RunConfig field, parser, help)
-GRID_FLAGS: tuple[tuple[str, str, Callable[[str], list], str], ...] = (
-    ("--datasets", "dataset", _list_of(str, "dataset names", "circle,rings"),
-     f"datasets (default: {_d('dataset')})"),
-    ("--depths", "depth", _list_of(int, "integers", "1,2,4"),
-     f"numbers of hidden layers (default: {_d('depth')})"),
-    ("--widths", "width", _list_of(int, "integers", "8,16"),
-     f"hidden-layer widths, one per network (default: {_d('width')})"),
-    ("--activations", "activation", _list_of(str, "activation names", "relu,tanh"),
-     f"hidden activations (default: {_d('activation')})"),
-    ("--inits", "init", _list_of(str, "init schemes", "he,xavier"),
-     f"weight init schemes (default: {_d('init')})"),
-    ("--residual-init", "residual_init", _list_of(str, "residual inits", "none,zero"),
-     "with --residual: each block's last layer as drawn (none), zero so blocks start as "
-     "the identity (zero), or times 1/sqrt(blocks) (scaled) (default: none)"),
-    ("--optimizers", "optimizer", _list_of(str, "optimizers", "sgd,adam"),
-     f"optimizers: sgd, momentum, adam (default: {_d('optimizer')})"),
-    ("--lrs", "lr", _lrs,
-     f"learning rates: a list 0.01,0.1 or a log grid lo:hi:n such as 1e-3:1:24 "
-     f"(default: {_d('lr')})"),
-    ("--seeds", "seed", _seeds,
-     f"seeds: a count 50 (seeds 0..49), a range 10:20 or a list 1,5,9 "
-     f"(default: {DEFAULT_SEEDS})"),
-    ("--epochs", "epochs", _list_of(int, "integers", "1000"),
-     f"passes over the training set (default: {_d('epochs')})"),
-    ("--batch-size", "batch_size", _list_of(_batch, "integers or 'full'", "full,32"),
-     f"minibatch size, or 'full' for full-batch gradient descent (default: {_d('batch_size')})"),
-    ("--loss", "loss", _list_of(str, "losses", "bce"),
-     f"loss: bce (classification) or mse (regression) (default: {_d('loss')})"),
-    ("--dtype", "dtype", _list_of(str, "dtypes", "float64"),
-     f"float64 or float32 (default: {_d('dtype')})"),
-    ("--n-train", "n_train", _list_of(int, "integers", "1000"),
-     f"training points (default: {_d('n_train')})"),
-    ("--n-test", "n_test", _list_of(int, "integers", "1000"),
-     f"test points (default: {_d('n_test')})"),
-    ("--log-every", "log_every", _list_of(int, "integers", "1"),
-     f"record loss and gradient norms every N steps (default: {_d('log_every')})"),
-    ("--eval-every", "eval_every", _list_of(int, "integers", "50"),
-     f"evaluate accuracy, dead units, activations every N steps (default: {_d('eval_every')})"),
-)  # fmt: skip
-
-
-def _dest(flag: str) -> str:
-    return flag.lstrip("-").replace("-", "_")
-
-
 def make_parser() -> argparse.ArgumentParser:
     """The ``python -m fastdepth.sweep`` argument parser."""
     p = _Parser(
@@ -153,7 +62,8 @@ def make_parser() -> argparse.ArgumentParser:
             "the across-seeds summary. With no flags it runs the original depth study: "
             "circle and rings, depths 1,2,4,6,8, width 16, ReLU, He init, sigmoid/BCE output, "
             "full-batch gradient descent at lr 0.05 for 1000 epochs, 10 seeds. List flags "
-            "take comma-separated values.",
+            "take comma-separated values; integers also ranges a:b (a..b-1) and a:b:step, "
+            "reals also log grids lo:hi:n; none for 'no value' where a field allows it.",
             88,
         ),
         epilog=(
@@ -168,12 +78,23 @@ def make_parser() -> argparse.ArgumentParser:
                 "fastdepth.load_curves(DIR, depth=4).",
                 88,
             )
+            + "\n\n"
+            + textwrap.fill(EXIT_CODES, 88)
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("grid (flags override --config, which overrides the defaults)")
     for flag, _field, parse, help_ in GRID_FLAGS:
         g.add_argument(flag, type=parse, default=None, metavar="LIST", help=help_)
+    g.add_argument(
+        "--set",
+        type=parse_set,
+        action="append",
+        default=None,
+        metavar="FIELD=LIST",
+        help="any RunConfig field, e.g. --set widths=16x8,32x32 or --set dataset_params.k=2,4 "
+        "(repeatable; a field set here must not also have its own flag)",
+    )
     g.add_argument(
         "--residual",
         action=argparse.BooleanOptionalAction,
@@ -217,11 +138,20 @@ def make_parser() -> argparse.ArgumentParser:
         f"size {EXECUTOR_CHUNK_SIZE})",
     )
     r.add_argument(
+        "--dask-dashboard",
+        metavar="ADDR",
+        help="with --scheduler local[:N]: where the Dask dashboard listens (default "
+        "127.0.0.1:0, this host only, a free port). ':8787' exposes it on every interface "
+        "to anyone who can reach this machine: use that only on a network you trust "
+        "(Dask's TLS settings secure the cluster, see its docs on security)",
+    )
+    r.add_argument(
         "--dry-run",
         action="store_true",
         help="print grid size, memory and estimated time, then exit without training",
     )
     r.add_argument("--quiet", action="store_true", help="print only the store path (and errors)")
+    r.add_argument("--version", action="version", version=f"fastdepth {__version__}")
     r.add_argument(
         "--report",
         action="store_true",
@@ -243,7 +173,7 @@ def _read_toml(path: str) -> tuple[dict[str, Any], dict[str, Any], list]:
 
 
 def build_grid(args: argparse.Namespace) -> Grid:
-    """The grid of a command line: defaults, then ``--config``, then flags.
+    """The grid of a command line: defaults, then ``--config``, then flags and ``--set``.
 
     Raises
     ------
@@ -262,10 +192,15 @@ def build_grid(args: argparse.Namespace) -> Grid:
         for k, v in base.items():
             axes[k] = [v]
         axes.update(file_axes)
+    assigned = _assignments(args)
+    if "widths" in assigned:  # explicit widths replace the default depths and width
+        axes.pop("depth", None)
+        axes.pop("width", None)
     for flag, field, *_ in GRID_FLAGS:
-        value = getattr(args, _dest(flag))
+        value = getattr(args, dest(flag))
         if value is not None:
             axes[field] = value
+    axes.update(assigned)
     if args.residual is not None:
         axes["residual"] = [args.residual]
     # Seeds vary fastest: a chunk then holds the seeds of one setting, and the summary
@@ -302,6 +237,36 @@ def default_out(grid: Grid, now: _dt.datetime | None = None) -> Path:
 
 
 def grid_given(args: argparse.Namespace) -> bool:
-    """Whether the command line sets any part of the grid (flags or ``--config``)."""
-    named = [getattr(args, _dest(f)) for f, *_ in GRID_FLAGS]
-    return args.config is not None or args.residual is not None or any(v is not None for v in named)
+    """Whether the command line sets any part of the grid (flags, ``--set`` or ``--config``)."""
+    named = [getattr(args, dest(f)) for f, *_ in GRID_FLAGS]
+    return (
+        args.config is not None
+        or args.residual is not None
+        or bool(args.set)
+        or any(v is not None for v in named)
+    )
+
+
+def _assignments(args: argparse.Namespace) -> dict[str, list[Any]]:
+    """The ``--set`` values by field; ``dataset_params.K`` keys crossed into one axis."""
+    flagged = {field: flag for flag, field, *_ in GRID_FLAGS if getattr(args, dest(flag))}
+    if args.residual is not None:
+        flagged["residual"] = "--residual"
+    out: dict[str, list[Any]] = {}
+    params: dict[str, list[Any]] = {}
+    for field, values in args.set or ():
+        name = field.partition(".")[0]
+        if name in flagged:
+            raise UsageError(f"--set {field}=... and {flagged[name]} both set {name}; give one")
+        if field in out or field in params:
+            raise UsageError(f"--set {field}=... is given twice; list all its values in one")
+        if name == "dataset_params":
+            params[field] = [v for d in values for v in d.values()]
+        else:
+            out[field] = values
+    if params:
+        keys = [k.partition(".")[2] for k in params]
+        out["dataset_params"] = [
+            dict(zip(keys, c, strict=True)) for c in itertools.product(*params.values())
+        ]
+    return out

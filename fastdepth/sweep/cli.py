@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastdepth.config import ConfigError, Grid
+from fastdepth.runner.inputs import make_dir
 from fastdepth.runner.progress import Console, Interrupted, fmt_bytes, hms
 from fastdepth.runner.session import Plan, UsageError, chunk_memory, open_store, train_chunks
 from fastdepth.runner.session import plan as _plan
 from fastdepth.store import (
-    GridMismatchError,
     Store,
     StoreError,
-    StoreLockedError,
     chunk_bounds,
     load,
 )
@@ -54,7 +53,7 @@ def plan(args: argparse.Namespace) -> Plan:
     return _plan(
         lambda: build_grid(args), grid_given(args), out=args.out, resume=args.resume,
         chunk_size=args.chunk_size, threads=args.threads, scheduler=args.scheduler,
-        default_out=default_out,
+        default_out=default_out, dashboard=args.dask_dashboard,
     )  # fmt: skip
 
 
@@ -149,12 +148,14 @@ def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float)
 
         threads = distributed.planned_threads(p.scheduler, p.threads) or 0
     command = [PROG, *argv]
-    p.path.mkdir(parents=True, exist_ok=True)
+    for msg in p.warnings:
+        console.note(msg, force=True)
     lock = store.lock()
     try:
+        make_dir(p.path)
         lock.acquire()
-    except StoreLockedError as e:
-        _err(str(e))
+    except (StoreError, OSError) as e:  # locked, a lock that is a directory, read-only
+        _err(_oserror(e, "the store lock"))
         return 2
     try:
         if lock.stale is not None:
@@ -181,11 +182,15 @@ def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float)
             )
         sys.stdout.flush()
         return _report(p.path, console) if args.report else 0
-    except (UsageError, GridMismatchError) as e:
+    except (UsageError, StoreError, ConfigError) as e:
         _err(str(e))
         return 2
     except (KeyboardInterrupt, Interrupted) as e:
         return _interrupted(store, p, console, e.code if isinstance(e, Interrupted) else 130)
+    except OSError as e:  # a full disk, a store made read-only: the committed chunks are safe
+        hint = f"; the committed chunks are kept: after fixing it, {_resume_hint(p)}"
+        _err(_oserror(e, str(p.path)) + (hint if store.exists() else ""))
+        return 2
     except Exception:
         if store.exists():  # finished chunks are safe: say how to continue, then the traceback
             console.note(f"the sweep failed; to continue after fixing the cause: "
@@ -193,6 +198,14 @@ def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float)
         raise
     finally:
         lock.release()
+
+
+def _oserror(e: BaseException, what: str) -> str:
+    """One line for an OSError: what failed, on which file, and the system's reason."""
+    if not isinstance(e, OSError) or isinstance(e, StoreError):
+        return str(e)
+    where = e.filename if e.filename is not None else what
+    return f"{where}: {e.strerror or e}"
 
 
 def _interrupted(store: Store, p: Plan, console: Console, code: int) -> int:
@@ -217,6 +230,13 @@ def _report(path: Path, console: Console) -> int:
     return int(rc or 0)
 
 
+# Errors of the user's input, reported as one line with exit code 2. Overflow, memory and
+# recursion errors come from values too large to represent (a 20-digit seed, a grid file
+# nested a thousand deep) that a check missed; they too mean "change the input".
+INPUT_ERRORS = (UsageError, ConfigError, StoreError, OSError, OverflowError, MemoryError,
+                RecursionError)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep command line; returns the exit code (see the module docstring)."""
     t_start = time.perf_counter()
@@ -224,14 +244,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
         p = plan(args)
-    except SystemExit as e:  # --help
+        if args.dry_run:
+            for msg in p.warnings:
+                print(msg, file=sys.stderr)
+            print(_dry_run(p))
+            return 0
+    except SystemExit as e:  # --help, --version
         return int(e.code or 0)
-    except (UsageError, ConfigError, StoreError) as e:
-        _err(str(e))
+    except INPUT_ERRORS as e:
+        _err(_oserror(e, "input"))
         return 2
-    if args.dry_run:
-        print(_dry_run(p))
-        return 0
+    except KeyboardInterrupt:  # before the store exists: nothing to resume
+        print("interrupted", file=sys.stderr)
+        return 130
     return _run(p, args, argv, t_start)
 
 
