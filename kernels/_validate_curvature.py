@@ -57,8 +57,9 @@ def check_hvp(params, layout, X, y, activation, loss, alpha, residual):
 
 
 def check_vector(name, a, layout, dtype):
-    """A direction or output packed like the parameters: (n_params,), the params' dtype."""
-    return v.float_array(name, a, 1, dtype=dtype, shape=(layout.n_params,), finite=True)
+    """A direction (finite) or an output buffer packed like the parameters: (n_params,),
+    the params' dtype."""
+    return v.float_array(name, a, 1, dtype=dtype, shape=(layout.n_params,), finite=name != "out")
 
 
 def check_eigen(layout, k, key, max_iter, tol) -> tuple[int, int, int, float]:
