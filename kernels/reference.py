@@ -423,3 +423,148 @@ def train_batch(
         )  # fmt: skip
         if on_done is not None:
             on_done(np.array([k], dtype=np.int64))
+
+
+# --- curvature: twins of fastdepth.kernels.curvature (hvp, top_eigenvalues) -------------
+
+
+def _d2act(z, code, alpha):
+    """``act''(z)`` in float64 (piecewise-linear codes: 0, including at the kink)."""
+    z = z.astype(np.float64)
+    if code in (0, 1, 2):
+        return z * 0
+    if code == 3:
+        t = np.tanh(z)
+        return -2 * t * (1 - t * t)
+    if code == 4:
+        s = _sigmoid(z)
+        return s * (1 - s) * (1 - 2 * s)
+    if code == 5:
+        return np.where(z > 0, 0.0, alpha * np.exp(np.minimum(z, 0)))
+    if code == 6:
+        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) * (2 - z * z)
+    if code == 7:
+        s = _sigmoid(z)
+        return s * (1 - s) * (2 + z * (1 - 2 * s))
+    raise ValueError(f"no second derivative for activation code {code}")
+
+
+def _d2loss(z, code):
+    """``l''(z)`` per sample in float64: bce ``e / (1 + e)^2`` (``e = exp(-|z|)``), mse 2."""
+    z = z.astype(np.float64)
+    if code == 0:
+        e = np.exp(-np.abs(z))
+        return e / (1 + e) ** 2
+    if code == 1:
+        return np.full_like(z, 2.0)
+    raise ValueError(f"no second derivative for loss code {code}")
+
+
+def hvp(params, layout, X, y, v, activation="relu", loss="bce", *, alpha=None, residual=0,
+        out=None):  # fmt: skip
+    """Reference of :func:`fastdepth.kernels.hvp`: the R-operator, one layer at a time."""
+    from . import _validate_curvature as vc
+
+    layout, n, code, a, r, lc = vc.check_hvp(params, layout, X, y, activation, loss, alpha,
+                                             residual)  # fmt: skip
+    vc.check_vector("v", v, layout, params.dtype)
+    out = np.empty_like(params) if out is None else vc.check_vector("out", out, layout,
+                                                                     params.dtype)  # fmt: skip
+    dt = params.dtype
+    Z, H = forward(params, layout, X, activation, alpha=a, residual=r)
+    rows, nh = _rows(layout), layout.depth
+    W = [layout.weight_view(params, k) for k in range(layout.n_layers)]
+    dW = [layout.weight_view(v, k) for k in range(layout.n_layers)]
+    Rz, Rh = {}, {}
+    for k in range(layout.n_layers):
+        rz = dW[k].T @ (X if k == 0 else H[rows[k - 1]]) + layout.bias_view(v, k)[:, None]
+        if k > 0:
+            rz = rz + W[k].T @ Rh[k - 1]
+        if k < nh:
+            src = _skip_source(k, nh, r)
+            if src >= 0:
+                rz = rz + Rh[src]
+            Rh[k] = _dact(Z[rows[k]], code, a) * rz
+        Rz[k] = rz
+    zout = np.ascontiguousarray(Z[rows[nh]][0])
+    _, dout = (bce_with_logits if lc == 0 else mse)(zout, y)
+    dh = {nh: dout[None, :]}
+    Rdh = {}
+    for k in range(nh, -1, -1):
+        if k < nh:
+            z = Z[rows[k]]
+            d = dh[k] * _dact(z, code, a)
+            Rd = Rdh[k] * _dact(z, code, a) + (dh[k] * _d2act(z, code, a) * Rz[k]).astype(dt)
+            src = _skip_source(k, nh, r)
+            if src >= 0:
+                dh[src] = dh.get(src, 0) + d
+                Rdh[src] = Rdh.get(src, 0) + Rd
+        else:
+            d = dh[k]
+            Rd = (_d2loss(zout, lc)[None, :] / n * Rz[k]).astype(dt)
+        layout.bias_view(out, k)[...] = Rd.sum(axis=1)
+        if k == 0:
+            layout.weight_view(out, k)[...] = X @ Rd.T
+        else:
+            layout.weight_view(out, k)[...] = H[rows[k - 1]] @ Rd.T + Rh[k - 1] @ d.T
+            dh[k - 1] = dh.get(k - 1, 0) + W[k] @ d
+            Rdh[k - 1] = Rdh.get(k - 1, 0) + dW[k] @ d + W[k] @ Rd
+    return out
+
+
+def _start_vector(key, stream, n):
+    """Twin of ``lanczos.start_vector``: uniform draws in [-1, 1) from (key, stream)."""
+    salt = 0x4C414E435A4F5331
+    base = _splitmix64(int(key) ^ _splitmix64(salt ^ int(stream)))
+    u = [_splitmix64((base + i) & _MASK) >> 11 for i in range(n)]
+    return 2.0 * (np.array(u, dtype=np.float64) / 2.0**53) - 1.0
+
+
+def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alpha=None,
+                    residual=0, k=1, key=0, max_iter=20, tol=1e-4):  # fmt: skip
+    """Reference of :func:`fastdepth.kernels.top_eigenvalues`: the same Lanczos iteration
+    (start vector, full reorthogonalisation, stopping rule, restarts) in NumPy, with
+    ``numpy.linalg.eigh`` on the tridiagonal."""
+    from . import _validate_curvature as vc
+
+    layout, *_ = vc.check_hvp(params, layout, X, y, activation, loss, alpha, residual)
+    k, key, max_iter, tol = vc.check_eigen(layout, k, key, max_iter, tol)
+    npar = layout.n_params
+    m = min(max_iter, npar)
+    V = np.zeros((m, npar))
+    al, be = np.zeros(m), np.zeros(m)
+    vals, res = np.full(k, np.nan), np.full(k, np.nan)
+    q = _start_vector(key, 0, npar)
+    q /= np.sqrt(q @ q)
+    restarts = 0
+    for j in range(m):
+        V[j] = q
+        w = hvp(params, layout, X, y, q.astype(params.dtype), activation, loss, alpha=alpha,
+                residual=residual).astype(np.float64)  # fmt: skip
+        al[j] = q @ w
+        w -= al[j] * q
+        if j > 0:
+            w -= be[j - 1] * V[j - 1]
+        for _ in range(2):
+            w -= V[: j + 1].T @ (V[: j + 1] @ w)
+        be[j] = np.sqrt(w @ w)
+        if not (np.isfinite(al[j]) and np.isfinite(be[j])):
+            return vc.EigenResult(np.full(k, np.nan), np.full(k, np.nan), j + 1, False)
+        T = np.diag(al[: j + 1]) + np.diag(be[:j], 1) + np.diag(be[:j], -1)
+        theta, S = np.linalg.eigh(T)
+        top = np.argsort(-theta, kind="stable")[: min(k, j + 1)]
+        vals[: top.size] = theta[top]
+        res[: top.size] = np.abs(be[j] * S[-1, top])
+        tnorm = np.max(np.abs(theta))
+        if top.size == k and np.all(res <= tol * tnorm):
+            return vc.EigenResult(vals, res, j + 1, True)
+        if be[j] > 1e-12 * tnorm:
+            q = w / be[j]
+        else:
+            be[j] = 0.0
+            restarts += 1
+            q = _start_vector(key, restarts, npar)
+            for _ in range(2):
+                q -= V[: j + 1].T @ (V[: j + 1] @ q)
+            q /= np.sqrt(q @ q)
+    return vc.EigenResult(vals, res, m, False)
