@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import StoreLockedError
+from .files import remove, step
 from .provenance import now
 from .schema import LOCK
 
@@ -131,6 +132,7 @@ class StoreLock:
         }
         with _dir_flock(self.path.parent):
             for _ in range(3):
+                step("open", self.path)
                 try:
                     fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 except FileExistsError:
@@ -142,13 +144,18 @@ class StoreLock:
                     ):
                         raise self._refusal(owner) from None
                     self.stale = owner or {"pid": None, "host": None}
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path.unlink()
+                    remove(self.path)
                     continue
-                with os.fdopen(fd, "w") as f:
-                    json.dump(me, f)
-                    f.flush()
-                    os.fsync(f.fileno())
+                try:
+                    with os.fdopen(fd, "w") as f:
+                        step("write", self.path)
+                        json.dump(me, f)
+                        f.flush()
+                        step("fsync", self.path)
+                        os.fsync(f.fileno())
+                except BaseException:  # e.g. a full disk: leave no half-made lock behind
+                    remove(self.path)
+                    raise
                 self._owned = True
                 return self
         raise StoreLockedError(f"could not create {self.path}; delete it and try again")
