@@ -62,7 +62,8 @@ def make_parser() -> argparse.ArgumentParser:
             "the across-seeds summary. With no flags it runs the original depth study: "
             "circle and rings, depths 1,2,4,6,8, width 16, ReLU, He init, sigmoid/BCE output, "
             "full-batch gradient descent at lr 0.05 for 1000 epochs, 10 seeds. List flags "
-            "take comma-separated values; integers also ranges a:b (a..b-1) and a:b:step, "
+            "take comma-separated values; integers also ranges a:b (a..b, both "
+            "included) and a:b:step, "
             "reals also log grids lo:hi:n; none for 'no value' where a field allows it.",
             88,
         ),
