@@ -28,7 +28,7 @@ from .kernels.telemetry import (
     telemetry_size,
 )
 from .metrics import summarize
-from .result import RunResult
+from .result import RunResult, Snapshots
 
 
 @dataclass
@@ -63,6 +63,7 @@ def _int_settings(r: RunConfig, data: int) -> dict[str, int]:
         "log_every": r.log_every,
         "eval_every": r.eval_every,
         "schedule": SCHEDULES[r.schedule],
+        "snapshot_every": r.snapshot_every,
     }
 
 
@@ -129,7 +130,8 @@ def pack_batch(runs: Sequence[RunConfig]) -> Batch:
         fcfg[k] = [_float_settings(r)[c] for c in T.FCFG]
         keys[k] = np.uint64(r.data_key())
         tel_off[k] = off
-        off += telemetry_size(layouts[k].n_layers, r.n_steps, r.log_every, r.eval_every)
+        off += telemetry_size(layouts[k].n_layers, r.n_steps, r.log_every, r.eval_every,
+                              layouts[k].n_params, r.snapshot_every)  # fmt: skip
     arrays = {
         "params": params, "p_off": p_off, "tables": tables, "t_off": t_off, "icfg": icfg,
         "fcfg": fcfg, "keys": keys, "dinfo": np.array(dinfo, np.int64).reshape(-1, T.N_DINFO),
@@ -191,7 +193,9 @@ def unpack_one(batch: Batch, k: int, backend: str = "compiled") -> RunResult:
     a = batch.arrays
     run = batch.runs[k]
     layout = run.layout()
-    tl = TelemetryLayout(layout.n_layers, run.n_steps, run.log_every, run.eval_every)
+    units = vocab.units_of(run.activation)
+    tl = TelemetryLayout(layout.n_layers, run.n_steps, run.log_every, run.eval_every,
+                         layout.n_params, run.snapshot_every, units)  # fmt: skip
     tel = tl.split(a["tel"], int(a["tel_off"][k]))
     status = STATUS_NAMES[int(a["status"][k])]
     if vocab.STATUSES.entry(status).internal:
@@ -215,20 +219,37 @@ def unpack_one(batch: Batch, k: int, backend: str = "compiled") -> RunResult:
             int(a["div_step"][k]),
             output,
             target,
+            units,
         ),  # fmt: skip
         init=tl.init_fields(tel.init),
         initial_params=layout.unpack(batch.initial[p0:p1]),
         final_params=layout.unpack(a["params"][p0:p1]),
+        snapshots=_snapshots(tl, a["tel"], int(a["tel_off"][k]), run),
     )
 
 
+def _snapshots(tl: TelemetryLayout, tel: np.ndarray, off: int, run: RunConfig) -> Snapshots | None:
+    """The weight snapshots a run recorded (None when it took none), in its dtype.
+
+    Rows a diverged run never reached (still NaN) are left out.
+    """
+    if tl.n_snapshots == 0:
+        return None
+    block = tl.snapshots(tel, off)
+    written = ~np.all(np.isnan(block), axis=1)
+    return Snapshots(tl.snapshot_steps()[written], block[written].astype(run.np_dtype))
+
+
 @functools.lru_cache(maxsize=64)
-def _curve_columns(n_layers: int) -> tuple[pd.Index, int]:
+def _curve_columns(n_layers: int, units: str) -> tuple[pd.Index, int, np.ndarray]:
     """The curves table's columns after ``step`` (one Index per depth, built once: pandas
-    turns a list of names into an Arrow string array each time) and the count of log
-    columns among them."""
+    turns a list of names into an Arrow string array each time), the count of log
+    columns among them, and which telemetry columns are kept (an activation without a
+    unit measure has no ``<units>_<k>`` columns)."""
     log = log_columns(n_layers)
-    return pd.Index([*log, *eval_columns(n_layers)]), len(log)
+    names = [*log, *eval_columns(n_layers, units)]
+    keep = np.array([not n.startswith("none_") for n in names])
+    return pd.Index([n for n, k in zip(names, keep, strict=True) if k]), len(log), keep
 
 
 def _curves(tel: Telemetry, tl: TelemetryLayout) -> pd.DataFrame:
@@ -237,12 +258,14 @@ def _curves(tel: Telemetry, tl: TelemetryLayout) -> pd.DataFrame:
     Built with NumPy (one DataFrame per run, no merge): a pandas merge per run was
     2.3 ms, 4% of W1's wall time.
     """
-    columns, n_log_cols = _curve_columns(tl.n_layers)
+    columns, n_log_cols, keep = _curve_columns(tl.n_layers, tl.units)
     log_steps, ev_steps = tl.log_steps(), tl.eval_steps()
     steps = np.union1d(log_steps, ev_steps)
-    table = np.full((steps.shape[0], len(columns)), np.nan)
+    table = np.full((steps.shape[0], keep.shape[0]), np.nan)
     table[np.searchsorted(steps, log_steps), :n_log_cols] = tel.log
     table[np.searchsorted(steps, ev_steps), n_log_cols:] = tel.eval
+    if not keep.all():
+        table = table[:, keep]
     df = pd.DataFrame(table, columns=columns, copy=False)
     df.insert(0, "step", steps)
     return df

@@ -3,7 +3,13 @@
 Definitions: grad-norm statistics over the logged total gradient
 norm; ``up_fraction`` = share of logged steps where the loss rose; ``tv_ratio`` =
 total variation of the loss curve / |final - initial| (1 for a monotone curve);
-dead units from the pre-activations on the whole training set.
+unit states on the whole training set, by the activation's measure
+(:attr:`fastdepth.kernels.vocab.Activation.units`): *dead* units for the ReLU family
+(pre-activation <= 0 on every training input; ``dead_*`` and ``born_dead``), *saturated*
+units for tanh and sigmoid (``|h - c| > 0.99 r`` on every training input for the range
+``(c - r, c + r)``: ``|h| > 0.99`` for tanh; ``saturated_*`` and ``born_saturated``). The
+keys of the other measure are NaN (lists and flags None), and both are for activations
+with neither (identity, elu, gelu, silu).
 
 A run has **collapsed** when it finished with a finite loss but its network gives (almost)
 the same output for every training input: the standard deviation of its outputs over the
@@ -84,9 +90,26 @@ def oscillation(loss: np.ndarray) -> tuple[float, float]:
     return up, tv
 
 
+def _unit_keys(prefix: str, init_fr: np.ndarray | None, end_fr: np.ndarray | None,
+               full: float | None, nh: int) -> dict:  # fmt: skip
+    """``<prefix>_frac_init`` & co. of one unit measure; NaN / None when it does not apply."""
+    if init_fr is None:
+        return {f"{prefix}_frac_init": math.nan, f"{prefix}_frac_init_max": math.nan,
+                f"{prefix}_frac_end": math.nan, f"layer_{prefix}_init": None,
+                f"layer_{prefix}_end": None, f"born_{prefix}": None}  # fmt: skip
+    return {
+        f"{prefix}_frac_init": exact_mean(init_fr) if nh else 0.0,
+        f"{prefix}_frac_init_max": float(np.max(init_fr)) if nh else 0.0,
+        f"{prefix}_frac_end": exact_mean(end_fr) if nh else 0.0,
+        f"layer_{prefix}_init": [float(x) for x in init_fr],
+        f"layer_{prefix}_end": [float(x) for x in end_fr],
+        f"born_{prefix}": bool(full > 0.5),
+    }
+
+
 def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, status: str,
               div_step: int, output: np.ndarray | None = None,
-              target: np.ndarray | None = None) -> dict:  # fmt: skip
+              target: np.ndarray | None = None, units: str = "dead") -> dict:  # fmt: skip
     """Scalar summary of one run from its telemetry blocks.
 
     Parameters
@@ -105,6 +128,9 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         ``final_output_std`` is NaN and ``collapsed`` False.
     target : ndarray, shape (n_train,), optional
         The training targets: their std sets the scale of the collapse bound (default 1).
+    units : {'dead', 'saturated', 'none'}
+        What the telemetry's unit-state slots hold: the activation's
+        :attr:`~fastdepth.kernels.vocab.Activation.units`.
 
     Returns
     -------
@@ -120,8 +146,10 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
     last = ev[np.flatnonzero(done)[-1]] if done.any() else np.full(ev.shape[1], np.nan)
     final = ev[-1]
     i_gn, i_sig, i_act, i_dead, i_born, _ = tm.init_offsets(n_layers)
-    dead_init = init[i_dead:i_born]
-    dead_end = final[tm.EVAL_DEAD : tm.EVAL_DEAD + nh]
+    if units not in ("dead", "saturated", "none"):
+        raise ValueError(f"units must be 'dead', 'saturated' or 'none', got {units!r}")
+    state = (init[i_dead:i_born], final[tm.EVAL_DEAD : tm.EVAL_DEAD + nh], init[i_born])
+    none = (None, None, None)
     finite_loss = loss[np.isfinite(loss)]
     out_std, collapsed = math.nan, False
     if output is not None and status == "ok":
@@ -152,14 +180,10 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "signal_norm_init": [float(x) for x in init[i_sig:i_act]],
         "up_fraction": up,
         "tv_ratio": tv,
-        "dead_frac_init": exact_mean(dead_init) if nh else 0.0,
-        "dead_frac_init_max": float(np.max(dead_init)) if nh else 0.0,
-        "dead_frac_end": exact_mean(dead_end) if nh else 0.0,
-        "layer_dead_init": [float(x) for x in dead_init],
-        "layer_dead_end": [float(x) for x in dead_end],
-        "born_dead": bool(init[i_born] > 0.5),
+        **_unit_keys("dead", *(state if units == "dead" else none), nh),
         "final_output_std": out_std,
         "collapsed": collapsed,
+        **_unit_keys("saturated", *(state if units == "saturated" else none), nh),
     }
 
 

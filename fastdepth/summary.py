@@ -22,7 +22,8 @@ import pandas as pd
 from .metrics import mean_ci
 from .store import CONFIG_COLUMNS, atomic_write_text
 
-__all__ = ["format_markdown", "format_text", "group_keys", "summary_table", "write_summary"]
+__all__ = ["format_markdown", "format_text", "group_keys", "legend_text", "summary_table",
+           "write_summary"]  # fmt: skip
 
 # Always grouped by these, even when they do not vary, so every table reads the same way.
 ALWAYS = ("dataset", "depth")
@@ -46,19 +47,57 @@ _DISPLAY = (
     ("dead_frac_init", "dead@0", "f2"),
     ("dead_frac_end", "dead@end", "f2"),
     ("born_dead", "born dead", "int"),
+    ("saturated_frac_init", "sat@0", "f2"),
+    ("saturated_frac_end", "sat@end", "f2"),
+    ("born_saturated", "born sat", "int"),
     ("collapsed", "collapsed", "int"),
     ("diverged", "diverged", "int"),
 )
-LEGEND = (
-    "n = runs (seeds) per row; acc = final train / test accuracy, mean ± 95% CI over seeds "
-    "(Student t, diverged runs excluded); loss = final train loss; |g| = total gradient "
-    "norm over training (mean, std, cv = std/mean), averaged over seeds; up = share of "
-    "steps where the loss rose; tv = total variation / net decrease of the loss (1 = "
-    "monotone); dead@0 / dead@end = share of dead hidden units at init / end; born dead = "
-    "runs with a fully dead hidden layer at init; collapsed = runs that ended with a finite "
-    "loss but the same output for every training input; diverged = runs stopped by a "
-    "non-finite loss."
-)
+# Columns of one unit measure (the activation's, vocab.Activation.units): shown only when
+# some run of the table is measured that way (the ReLU family: dead; tanh, sigmoid:
+# saturated), with their part of the legend.
+UNIT_COLUMNS = {
+    "dead": ("dead_frac_init", "dead_frac_end", "born_dead"),
+    "saturated": ("saturated_frac_init", "saturated_frac_end", "born_saturated"),
+}
+_LEGEND_PARTS = (
+    (None, "n = runs (seeds) per row; acc = final train / test accuracy, mean ± 95% CI over "
+     "seeds (Student t, diverged runs excluded); loss = final train loss; |g| = total "
+     "gradient norm over training (mean, std, cv = std/mean), averaged over seeds; up = "
+     "share of steps where the loss rose; tv = total variation / net decrease of the loss "
+     "(1 = monotone);"),
+    ("dead", "dead@0 / dead@end = share of dead hidden units (ReLU family: pre-activation "
+     "<= 0 on every training input) at init / end; born dead = runs with a fully dead hidden "
+     "layer at init;"),
+    ("saturated", "sat@0 / sat@end = share of saturated hidden units (tanh: |h| > 0.99, "
+     "sigmoid: |2h - 1| > 0.99, on every training input) at init / end; born sat = runs "
+     "with a fully saturated hidden layer at init;"),
+    (None, "collapsed = runs that ended with a finite loss but the same output for every "
+     "training input; diverged = runs stopped by a non-finite loss."),
+)  # fmt: skip
+LEGEND = " ".join(text for _, text in _LEGEND_PARTS)
+
+
+def legend_text(units: Sequence[str] = ("dead", "saturated")) -> str:
+    """The legend of a summary table that shows the columns of the unit measures ``units``."""
+    return " ".join(text for u, text in _LEGEND_PARTS if u is None or u in units)
+
+
+def shown_units(table: pd.DataFrame) -> list[str]:
+    """The unit measures whose columns a summary table holds (see :data:`UNIT_COLUMNS`)."""
+    return [u for u, cols in UNIT_COLUMNS.items() if cols[0] in table.columns]
+
+
+def _applies(runs: pd.DataFrame, units: str) -> bool:
+    """Whether some run is measured by ``units`` (its column holds a value)."""
+    col = f"{units}_frac_init"
+    return col in runs.columns and bool(runs[col].notna().any())
+
+
+def _count(x: pd.Series) -> float:
+    """Runs flagged among those where the flag applies; NaN when it applies to none."""
+    v = x.dropna()
+    return float(np.sum(v.astype(bool))) if len(v) else math.nan
 
 
 def group_keys(runs: pd.DataFrame) -> list[str]:
@@ -105,9 +144,13 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
         half-width, :func:`fastdepth.metrics.mean_ci`), ``final_loss``, ``grad_norm_mean``,
         ``grad_norm_std``, ``grad_norm_cv``, ``up_fraction``, ``tv_ratio``,
         ``dead_frac_init``, ``dead_frac_end`` (means over seeds of finite values),
-        ``born_dead``, ``collapsed`` and ``diverged`` (counts).
+        ``born_dead``, ``saturated_frac_init``, ``saturated_frac_end``, ``born_saturated``,
+        ``collapsed`` and ``diverged`` (counts). The dead columns are there only if some
+        run is of the ReLU family, the saturated ones only if some run is tanh or sigmoid;
+        a row they do not apply to holds NaN.
     """
     keys = list(group_keys(runs) if keys is None else keys)
+    units = [u for u in UNIT_COLUMNS if _applies(runs, u)]
     rows = []
     if len(runs):
         groups = runs.groupby(keys, sort=False, dropna=False) if keys else [((), runs)]
@@ -129,24 +172,32 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
                     "grad_norm_cv": _nanmean(g["grad_norm_cv"]),
                     "up_fraction": _nanmean(g["up_fraction"]),
                     "tv_ratio": _nanmean(g["tv_ratio"]),
-                    "dead_frac_init": _nanmean(g["dead_frac_init"]),
-                    "dead_frac_end": _nanmean(g["dead_frac_end"]),
-                    "born_dead": int(np.sum(g["born_dead"].astype(bool))),
+                    **{
+                        k: v
+                        for u in units
+                        for k, v in (
+                            (f"{u}_frac_init", _nanmean(g[f"{u}_frac_init"])),
+                            (f"{u}_frac_end", _nanmean(g[f"{u}_frac_end"])),
+                            (f"born_{u}", _count(g[f"born_{u}"])),
+                        )
+                    },
                     # stores of schema 1 have no such column (loaded as missing = not counted)
                     "collapsed": int(np.sum(g["collapsed"].fillna(False).astype(bool))),
                     "diverged": int(np.sum(g["status"] == "diverged")),
                 }
             )
+    hidden = {c for u, cs in UNIT_COLUMNS.items() if u not in units for c in cs}
     cols = [*keys, "n_runs", "train_acc", "train_acc_ci", "test_acc", "test_acc_ci",
-            *(c for c, _, kind in _DISPLAY if kind != "ci" and c != "n_runs")]  # fmt: skip
+            *(c for c, _, kind in _DISPLAY
+              if kind != "ci" and c != "n_runs" and c not in hidden)]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
 def _fmt(value: float, kind: str, ci: float = math.nan, decimals: int = 3) -> str:
-    if kind == "int":
-        return str(int(value))
     if value is None or not math.isfinite(value):
         return "-"
+    if kind == "int":
+        return str(int(value))
     if kind == "ci":
         ci_text = f" ± {ci:.{decimals}f}" if math.isfinite(ci) else ""
         return f"{value:.{decimals}f}{ci_text}"
@@ -163,20 +214,21 @@ def _key_text(name: str, value: object) -> str:
 
 def _cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]], list[bool]]:
     """Headers, formatted cells and which columns are numeric (right-aligned)."""
-    shown = {d[0] for d in _DISPLAY}
-    keys = [c for c in table.columns if c not in shown and not c.endswith("_ci")]
-    headers = [*keys, *(h for _, h, _ in _DISPLAY)]
-    numeric = [pd.api.types.is_numeric_dtype(table[k]) for k in keys] + [True] * len(_DISPLAY)
+    known = {d[0] for d in _DISPLAY}
+    keys = [c for c in table.columns if c not in known and not c.endswith("_ci")]
+    display = [d for d in _DISPLAY if d[0] in table.columns]
+    headers = [*keys, *(h for _, h, _ in display)]
+    numeric = [pd.api.types.is_numeric_dtype(table[k]) for k in keys] + [True] * len(display)
     # One more decimal where a CI would print as 0.000 (many seeds): the CI is the point.
     decimals = {}
-    for col, _, kind in _DISPLAY:
+    for col, _, kind in display:
         if kind == "ci":
             ci = table[f"{col}_ci"].to_numpy(dtype=float)
             decimals[col] = 4 if np.any((ci > 0) & (ci < 0.0005)) else 3
     rows = []
     for i in range(len(table)):
         cells = [_key_text(k, table[k].iloc[i]) for k in keys]
-        for col, _, kind in _DISPLAY:
+        for col, _, kind in display:
             ci = table[f"{col}_ci"].iloc[i] if kind == "ci" else math.nan
             cells.append(_fmt(table[col].iloc[i], kind, ci, decimals.get(col, 3)))
         rows.append(cells)
@@ -197,7 +249,7 @@ def format_text(table: pd.DataFrame, legend: bool = True) -> str:
     lines = [line(headers), "  ".join("-" * w for w in widths)]
     lines += [line(r) for r in rows]
     if legend:
-        lines += ["", *textwrap.wrap(LEGEND, 100)]
+        lines += ["", *textwrap.wrap(legend_text(shown_units(table)), 100)]
     return "\n".join(lines)
 
 
@@ -214,7 +266,7 @@ def format_markdown(table: pd.DataFrame, legend: bool = True) -> str:
         *("| " + " | ".join(esc(c) for c in r) + " |" for r in rows),
     ]
     if legend:
-        lines += ["", LEGEND]
+        lines += ["", legend_text(shown_units(table))]
     return "\n".join(lines) + "\n"
 
 

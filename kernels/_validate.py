@@ -34,6 +34,20 @@ def activation_code(name: str, alpha: float | None) -> tuple[int, float]:
     return ACTIVATIONS[name], a
 
 
+def saturating_range(name: str) -> tuple[float, float]:
+    """``(centre, half-width)`` of a saturating activation's range; ValueError otherwise."""
+    from .vocab import units_of
+
+    choice("activation", name, ACTIVATIONS)
+    entry = ACTIVATIONS.entry(name)
+    if units_of(name) != "saturated":
+        fits = ", ".join(ACTIVATIONS.where(units="saturated"))
+        other = {"dead": "; its units die instead: use dead_fractions"}.get(entry.units, "")
+        raise ValueError(f"saturation is measured for {fits} only, not {name!r}{other}")
+    lo, hi = entry.out_range
+    return 0.5 * (lo + hi), 0.5 * (hi - lo)
+
+
 def float_array(name: str, a, ndim: int, dtype=None, shape=None, finite: bool = False):
     """Check that ``a`` is a C-contiguous float32/float64 ndarray of the given ndim/shape/dtype."""
     if not isinstance(a, np.ndarray):
@@ -175,6 +189,7 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
         I_LOSS,
         I_OPT,
         I_SCHED,
+        I_SNAP,
         I_STEPS,
         N_DINFO,
         N_FCFG,
@@ -221,6 +236,8 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
     for col in (I_BATCH, I_STEPS, I_LOG, I_EVAL):
         if np.any(icfg[:, col] < 1):
             raise ValueError(f"icfg column {col} must be >= 1")
+    if np.any(icfg[:, I_SNAP] < 0):
+        raise ValueError(f"icfg column {I_SNAP} (snapshot_every) must be >= 0 (0 = off)")
     for k in range(nn):
         tab = tables[t_off[k] : t_off[k + 1]]
         d = icfg[k, I_DATA]
@@ -228,7 +245,8 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
             raise ValueError(f"network {k}: layer table does not chain from n_in to 1 output")
         if tab[-1, 3] + 1 != p_off[k + 1] - p_off[k]:
             raise ValueError(f"network {k}: layer table does not match its parameter count")
-        need = telemetry_size(tab.shape[0], icfg[k, I_STEPS], icfg[k, I_LOG], icfg[k, I_EVAL])
+        need = telemetry_size(tab.shape[0], icfg[k, I_STEPS], icfg[k, I_LOG], icfg[k, I_EVAL],
+                              p_off[k + 1] - p_off[k], icfg[k, I_SNAP])  # fmt: skip
         if tel_off[k] < 0 or tel_off[k] + need > tel.shape[0]:
             raise ValueError(f"network {k}: telemetry slot out of bounds")
     if not np.all(fcfg[:, 0] > 0) or not np.all(np.isfinite(fcfg)):

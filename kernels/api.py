@@ -23,6 +23,7 @@ from .diagnostics import (
     activation_sq_means_flat,
     dead_fractions_flat,
     layer_grad_norms_flat,
+    saturated_fractions_flat,
     signal_norms_flat,
 )
 from .layout import Layout
@@ -285,6 +286,27 @@ def dead_fractions(Z: np.ndarray, layout: Layout) -> tuple[np.ndarray, bool]:
     out = np.empty(layout.depth)
     born = dead_fractions_flat(Z.reshape(-1), _table(layout), Z.shape[1], Z.shape[1], out, 0)
     return out, bool(born)
+
+
+def saturated_fractions(
+    H: np.ndarray, layout: Layout, activation: str = "tanh"
+) -> tuple[np.ndarray, bool]:
+    """Share of saturated units per hidden layer (float64, (depth,)) and whether a layer
+    is all saturated.
+
+    For a saturating activation (``tanh``, ``sigmoid``: ``vocab.Activation.units ==
+    "saturated"``) with range ``(c - r, c + r)``, a unit is saturated when ``|h - c| >
+    0.99 r`` (:data:`~fastdepth.kernels.vocab.SATURATION`) for every sample given:
+    ``|h| > 0.99`` for tanh, ``|2 h - 1| > 0.99`` for sigmoid. Its derivative is then
+    below 1.99% of its maximum on every sample. ``H`` holds the activations, as
+    :func:`forward` returns them. Any other activation raises ``ValueError``.
+    """
+    centre, half = v.saturating_range(activation)
+    layout = v.check_units("H", H, layout)
+    out = np.empty(layout.depth)
+    full = saturated_fractions_flat(H.reshape(-1), _table(layout), H.shape[1], H.shape[1],
+                                    centre, half, out, 0)  # fmt: skip
+    return out, bool(full)
 
 
 def permutation(key: int, epoch: int, n: int) -> np.ndarray:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 #: ``icfg`` columns: dataset row in ``dinfo``; activation, loss, optimizer and schedule
 #: codes (:mod:`vocab`); hidden layers per residual block (0 = plain); minibatch size
-#: (>= n_train: full batch); optimisation steps; logging and evaluation periods.
+#: (>= n_train: full batch); optimisation steps; logging and evaluation periods; steps
+#: between weight snapshots (0 = none).
 ICFG: tuple[str, ...] = (
     "data", "activation", "loss", "optimizer", "rblock", "batch", "steps", "log_every",
-    "eval_every", "schedule",
+    "eval_every", "schedule", "snapshot_every",
 )  # fmt: skip
 I_DATA, I_ACT, I_LOSS, I_OPT, I_RBLOCK, I_BATCH, I_STEPS, I_LOG, I_EVAL, I_SCHED = range(10)
+I_SNAP = 10
 N_ICFG = len(ICFG)
 
 #: ``fcfg`` columns, named as the :class:`fastdepth.RunConfig` fields they come from

@@ -38,6 +38,7 @@ from .columns import (
     I_OPT,
     I_RBLOCK,
     I_SCHED,
+    I_SNAP,
     I_STEPS,
 )
 from .layout import Layout
@@ -55,7 +56,7 @@ from .telemetry import (
     eval_act_sq,
     init_offsets,
 )
-from .vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES
+from .vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SATURATION, SCHEDULES, STATUSES, units_of
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -286,6 +287,32 @@ def dead_fractions(Z, layout):
     return fr, bool(np.any(fr == 1.0))
 
 
+def saturated_fractions(H, layout, activation="tanh"):
+    """Reference of :func:`fastdepth.kernels.saturated_fractions`."""
+    centre, half = v.saturating_range(activation)
+    layout = v.check_units("H", H, layout)
+    bound = SATURATION * half
+    fr = np.array([np.mean(np.all(np.abs(H[r].astype(np.float64) - centre) > bound, axis=1))
+                   for r in _rows(layout)[:-1]])  # fmt: skip
+    return fr, bool(np.any(fr == 1.0))
+
+
+def _unit_fractions(Z, H, layout, code):
+    """Twin of ``diagnostics.unit_fractions_flat``: ``(fractions (depth,), flag)``; the
+    measure is the activation's (``vocab.Activation.units``)."""
+    name = ACTIVATIONS.name_of(code)
+    units = units_of(name)
+    if units == "dead":
+        fr, full = dead_fractions(Z, layout)
+        return fr, float(full)
+    if units == "saturated":
+        fr, full = saturated_fractions(H, layout, name)
+        return fr, float(full)
+    if units == "none":
+        return np.full(layout.depth, np.nan), np.nan
+    raise ValueError(f"the reference has no unit state {units!r} (activation {name!r})")
+
+
 _MASK = (1 << 64) - 1
 
 
@@ -348,7 +375,9 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
     alpha, r = float(fc[F_ALPHA]), int(ic[I_RBLOCK])
     n_steps, le, ee = int(ic[I_STEPS]), int(ic[I_LOG]), int(ic[I_EVAL])
     nl, nh = layout.n_layers, layout.depth
-    log, ev, init = TelemetryLayout(nl, n_steps, le, ee).split(tel, to)
+    tl = TelemetryLayout(nl, n_steps, le, ee, layout.n_params, int(ic[I_SNAP]))
+    log, ev, init = tl.split(tel, to)
+    snaps, snap_every = tl.snapshots(tel, to), tl.snapshot_every
     i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets(nl)
     e_act = eval_act_sq(nl)
     ntr = Xtr.shape[1]
@@ -364,15 +393,17 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
         return loss, acc, Z, H
 
     for t in range(n_steps + 1):
+        if snaps.shape[0] and (t % snap_every == 0 or t == n_steps):
+            snaps[t // snap_every if t < n_steps else -1] = P
         if t % ee == 0 or t == n_steps:
             row = ev[t // ee if t < n_steps else -1]
             row[EVAL_TRAIN_LOSS], row[EVAL_TRAIN_ACC], Z, H = evaluate(Xtr, ytr)
-            row[EVAL_DEAD:e_act], born = dead_fractions(Z, layout)
+            row[EVAL_DEAD:e_act], born = _unit_fractions(Z, H, layout, int(ic[I_ACT]))
             row[e_act : e_act + nh] = activation_sq_means(H, layout)
             if t == 0:
                 init[i_act:i_dead] = row[e_act : e_act + nh]
                 init[i_dead:i_born] = row[EVAL_DEAD:e_act]
-                init[i_born] = float(born)
+                init[i_born] = born
             row[EVAL_TEST_LOSS], row[EVAL_TEST_ACC], _, _ = evaluate(Xte, yte)
         if t == n_steps:
             break

@@ -1,7 +1,8 @@
 """Where each telemetry series of a network sits in the flat telemetry vector.
 
-The batched trainer writes one network's telemetry as three blocks, one after the
-other from the network's offset ``tel_off[k]`` (float64 whatever the run's dtype):
+The batched trainer writes one network's telemetry as three blocks (four with weight
+snapshots), one after the other from the network's offset ``tel_off[k]`` (float64 whatever
+the run's dtype):
 
 ``log``  (n_log, 2 + L)
     every ``log_every`` steps: ``loss, grad_norm, grad_norm_<k>`` (weights of layer
@@ -11,11 +12,21 @@ other from the network's offset ``tel_off[k]`` (float64 whatever the run's dtype
     test_loss, test_acc, dead_<k>, act_sq_<k>`` (hidden layers), on the whole splits.
 ``init`` (2 L + 2 h + 1,)
     at initialisation: ``grad_norm[L], signal_norm[L], act_sq[h], dead[h], born_dead``.
+``snapshots`` (n_snap, P), only with ``snapshot_every > 0``
+    every ``snapshot_every`` steps and after the last one: the network's ``P`` packed
+    parameters (the weights the step starts from; the last row the final weights).
 
 for ``L`` weight layers and ``h = L - 1`` hidden layers, with
-``n_log = (steps - 1) // log_every + 1`` and ``n_eval = (steps - 1) // eval_every + 2``.
-Memory per network: ``n_log (2 + L) + n_eval (4 + 2 h) + 2 L + 2 h + 1`` floats; it
-depends on the cadences, never on how the steps are computed.
+``n_log = (steps - 1) // log_every + 1``, ``n_eval = (steps - 1) // eval_every + 2`` and
+``n_snap = (steps - 1) // snapshot_every + 2`` (0 when snapshots are off, so the other
+blocks keep their offsets and bytes). Memory per network: ``n_log (2 + L) + n_eval
+(4 + 2 h) + 2 L + 2 h + 1 + n_snap P`` floats; it depends on the cadences, never on how
+the steps are computed.
+
+The ``dead_<k>`` slots of an eval row and ``dead``, ``born_dead`` of the init block hold
+the unit state the activation is measured by (``vocab.Activation.units``): dead units
+for the ReLU family, *saturated* units for tanh and sigmoid (``vocab.SATURATION``), NaN
+for activations with neither; the names below follow it (``units=``).
 
 This module is the one owner of that layout. The plain functions below are the
 arithmetic; the compiled trainer calls their ``*_c`` twins (the same functions
@@ -80,8 +91,18 @@ def init_offsets(n_layers):
     )
 
 
+def n_snapshot_points(n_steps, snapshot_every):
+    """Number of weight snapshots: ``0, K, 2K, ... < n_steps`` and ``n_steps``; 0 if K = 0."""
+    if snapshot_every <= 0:
+        return 0
+    return (n_steps - 1) // snapshot_every + 2
+
+
 def block_offsets(n_layers, n_steps, log_every, eval_every):
-    """Offsets of the blocks from the network's start: ``(log, eval, init, size)``."""
+    """Offsets of the fixed blocks from the network's start: ``(log, eval, init, end)``.
+
+    ``end`` is where the init block ends: the whole telemetry without snapshots, and the
+    offset of the snapshot block (:func:`telemetry_size`)."""
     o_eval = n_log_points(n_steps, log_every) * log_width(n_layers)
     o_init = o_eval + n_eval_points(n_steps, eval_every) * eval_width(n_layers)
     return 0, o_eval, o_init, o_init + init_offsets(n_layers)[5]
@@ -92,10 +113,12 @@ def log_columns(n_layers: int) -> tuple[str, ...]:
     return (*LOG_COLUMNS, *(f"grad_norm_{k}" for k in range(n_layers)))
 
 
-def eval_columns(n_layers: int) -> tuple[str, ...]:
-    """Names of an eval row's values."""
+def eval_columns(n_layers: int, units: str = "dead") -> tuple[str, ...]:
+    """Names of an eval row's values; the unit-state slots are ``<units>_<k>``
+    (``dead_<k>``, ``saturated_<k>``, or ``none_<k>`` for an activation without one)."""
     nh = n_layers - 1
-    return (*EVAL_COLUMNS, *(f"dead_{k}" for k in range(nh)), *(f"act_sq_{k}" for k in range(nh)))
+    return (*EVAL_COLUMNS, *(f"{units}_{k}" for k in range(nh)),
+            *(f"act_sq_{k}" for k in range(nh)))  # fmt: skip
 
 
 # The same arithmetic for the compiled trainer, inlined where it is called.
@@ -113,6 +136,9 @@ def block_offsets_c(n_layers, n_steps, log_every, eval_every):
     o_eval = n_log_points_c(n_steps, log_every) * log_width_c(n_layers)
     o_init = o_eval + n_eval_points_c(n_steps, eval_every) * eval_width_c(n_layers)
     return 0, o_eval, o_init, o_init + init_offsets_c(n_layers)[5]
+
+
+n_snapshot_points_c = njit(inline="always")(n_snapshot_points)
 
 
 class Telemetry(NamedTuple):
@@ -133,12 +159,22 @@ class TelemetryLayout:
         Weight layers (hidden layers + the output layer), >= 2.
     n_steps, log_every, eval_every : int
         Optimisation steps and the two cadences, >= 1.
+    n_params : int
+        Packed parameters of the network (the width of a snapshot row).
+    snapshot_every : int
+        Steps between weight snapshots; 0 = no snapshot block.
+    units : str
+        The unit state of the run's activation (``vocab.Activation.units``): names the
+        ``<units>_<k>`` eval columns and the init fields.
     """
 
     n_layers: int
     n_steps: int
     log_every: int
     eval_every: int
+    n_params: int = 0
+    snapshot_every: int = 0
+    units: str = "dead"
 
     @property
     def n_hidden(self) -> int:
@@ -162,13 +198,22 @@ class TelemetryLayout:
 
     @property
     def offsets(self) -> tuple[int, int, int, int]:
-        """``(log, eval, init, size)`` from the network's offset."""
+        """``(log, eval, init, end of init)`` from the network's offset (see
+        :func:`block_offsets`; the snapshot block starts at the last)."""
         return block_offsets(self.n_layers, self.n_steps, self.log_every, self.eval_every)
+
+    @property
+    def n_snapshots(self) -> int:
+        return n_snapshot_points(self.n_steps, self.snapshot_every)
+
+    @property
+    def snapshot_shape(self) -> tuple[int, int]:
+        return (self.n_snapshots, self.n_params)
 
     @property
     def size(self) -> int:
         """Floats of telemetry this network needs."""
-        return self.offsets[3]
+        return self.offsets[3] + self.n_snapshots * self.n_params
 
     @property
     def log_columns(self) -> tuple[str, ...]:
@@ -176,7 +221,7 @@ class TelemetryLayout:
 
     @property
     def eval_columns(self) -> tuple[str, ...]:
-        return eval_columns(self.n_layers)
+        return eval_columns(self.n_layers, self.units)
 
     def log_steps(self) -> np.ndarray:
         """The step of every log row, int64 ``(n_log,)``."""
@@ -187,6 +232,20 @@ class TelemetryLayout:
         steps = np.minimum(np.arange(self.n_eval, dtype=np.int64) * self.eval_every, self.n_steps)
         steps[-1] = self.n_steps
         return steps
+
+    def snapshot_steps(self) -> np.ndarray:
+        """The step of every snapshot row, int64 ``(n_snapshots,)``; the last is ``n_steps``."""
+        n = self.n_snapshots
+        if n == 0:
+            return np.zeros(0, np.int64)
+        steps = np.minimum(np.arange(n, dtype=np.int64) * self.snapshot_every, self.n_steps)
+        steps[-1] = self.n_steps
+        return steps
+
+    def snapshots(self, tel: np.ndarray, off: int = 0) -> np.ndarray:
+        """View of the snapshot block, ``(n_snapshots, n_params)`` (``(0, n_params)`` when off)."""
+        start = off + self.offsets[3]
+        return tel[start : start + self.n_snapshots * self.n_params].reshape(self.snapshot_shape)
 
     def split(self, tel: np.ndarray, off: int = 0) -> Telemetry:
         """Views of the blocks of the network whose telemetry starts at ``tel[off]``."""
@@ -199,37 +258,57 @@ class TelemetryLayout:
 
     def init_fields(self, init: np.ndarray) -> dict:
         """The init block as ``{grad_norm, signal_norm (L,), act_sq, dead (h,), born_dead}``
-        (copies; ``born_dead`` a bool)."""
+        (copies; ``born_dead`` a bool). For saturating activations the last two are
+        ``saturated`` and ``born_saturated``; without a unit measure they are left out."""
         g, s, a, d, b, _ = init_offsets(self.n_layers)
-        return {
+        out = {
             "grad_norm": init[g:s].copy(),
             "signal_norm": init[s:a].copy(),
             "act_sq": init[a:d].copy(),
-            "dead": init[d:b].copy(),
-            "born_dead": bool(init[b] > 0.5),
         }
+        if self.units != "none":
+            out[self.units] = init[d:b].copy()
+            out[f"born_{self.units}"] = bool(init[b] > 0.5)
+        return out
 
 
-def telemetry_layout(n_layers: int, n_steps: int, log_every: int, eval_every: int) -> dict:
+def telemetry_layout(
+    n_layers: int,
+    n_steps: int,
+    log_every: int,
+    eval_every: int,
+    n_params: int = 0,
+    snapshot_every: int = 0,
+) -> dict:
     """Offsets and shapes of one network's telemetry blocks, as a dict.
 
     Returns
     -------
     dict
         ``{"log": (offset, (n_log, 2 + n_layers)), "eval": (offset, (n_eval, 4 + 2 h)),
-        "init": (offset, (2 n_layers + 2 h + 1,)), "size": total}`` (see
-        :class:`TelemetryLayout`, which the package itself uses).
+        "init": (offset, (2 n_layers + 2 h + 1,)), "snapshots": (offset, (n_snap,
+        n_params)), "size": total}`` (see :class:`TelemetryLayout`, which the package
+        itself uses).
     """
-    lay = TelemetryLayout(n_layers, n_steps, log_every, eval_every)
-    _, o_eval, o_init, size = lay.offsets
+    lay = TelemetryLayout(n_layers, n_steps, log_every, eval_every, n_params, snapshot_every)
+    _, o_eval, o_init, end = lay.offsets
     return {
         "log": (0, lay.log_shape),
         "eval": (o_eval, lay.eval_shape),
-        "init": (o_init, (size - o_init,)),
-        "size": size,
+        "init": (o_init, (end - o_init,)),
+        "snapshots": (end, lay.snapshot_shape),
+        "size": lay.size,
     }
 
 
-def telemetry_size(n_layers: int, n_steps: int, log_every: int, eval_every: int) -> int:
+def telemetry_size(
+    n_layers: int,
+    n_steps: int,
+    log_every: int,
+    eval_every: int,
+    n_params: int = 0,
+    snapshot_every: int = 0,
+) -> int:
     """Floats of telemetry one network needs (see :class:`TelemetryLayout`)."""
-    return block_offsets(n_layers, n_steps, log_every, eval_every)[3]
+    fixed = block_offsets(n_layers, n_steps, log_every, eval_every)[3]
+    return fixed + n_snapshot_points(n_steps, snapshot_every) * n_params

@@ -58,14 +58,15 @@ from .columns import (
     I_OPT,
     I_RBLOCK,
     I_SCHED,
+    I_SNAP,
     I_STEPS,
 )
 from .dense import I0, I1, backward_flat, forward_flat
 from .diagnostics import (
     activation_sq_means_flat,
-    dead_fractions_flat,
     layer_grad_norms_flat,
     signal_norms_flat,
+    unit_fractions_flat,
 )
 from .losses import BCE, accuracy_flat, loss_flat
 from .optim import clip_grad_norm, grad_norm, optimizer_step, scheduled_lr
@@ -83,6 +84,7 @@ from .telemetry import (
     init_offsets_c,
     log_width_c,
     n_eval_points_c,
+    n_snapshot_points_c,
 )
 
 
@@ -130,11 +132,16 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     log_w = log_width_c(nl)
     eval_w = eval_width_c(nl)
     e_act = eval_act_sq_c(nl)
-    _, o_eval, o_init, _ = block_offsets_c(nl, n_steps, log_every, eval_every)
+    _, o_eval, o_init, o_snap = block_offsets_c(nl, n_steps, log_every, eval_every)
     o_log = to
     o_eval += to
     o_init += to
     i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets_c(nl)
+    # weight snapshots, after every other block (none when snapshot_every is 0)
+    snap_every = icfg[I_SNAP]
+    n_snap = n_snapshot_points_c(n_steps, snap_every)
+    n_par = P.shape[0]
+    o_snap += to
 
     # Rows of every feature-major buffer are padded to whole cache lines (buffers.py);
     # the inputs are copied once into that layout.
@@ -166,6 +173,10 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     status = STATUS_OK
     div_step = -1
     for t in range(n_steps + 1):
+        if n_snap > 0 and (t % snap_every == 0 or t == n_steps):
+            so = o_snap + (t // snap_every if t < n_steps else n_snap - 1) * n_par
+            for i in range(n_par):
+                tel[so + i] = P[i]
         if t % eval_every == 0 or t == n_steps:
             e = t // eval_every if t < n_steps else n_eval - 1
             eo = o_eval + e * eval_w
@@ -182,7 +193,11 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                 tel[eo + EVAL_TRAIN_LOSS + 2 * split + 1] = s_acc
                 if split == 0:
                     activation_sq_means_flat(He, table, ntr, ltr, tel, eo + e_act)
-                    born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + EVAL_DEAD)
+                    # dead units (ReLU family), saturated units (tanh, sigmoid) or NaN
+                    born_dead, known = unit_fractions_flat(Ze, He, table, ntr, ltr, act, tel,
+                                                           eo + EVAL_DEAD)  # fmt: skip
+                    if not known:
+                        return STATUS_BAD_CODE, t
                     if t == 0:
                         # The init block repeats evaluation row 0: copy it, don't recompute.
                         for k in range(nh):

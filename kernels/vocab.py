@@ -77,11 +77,29 @@ class Activation(Entry):
     init : str
         The init scheme it is usually paired with (``he`` for the ReLU family,
         ``xavier`` for saturating ones).
+    units : str
+        How a hidden unit of this activation stops learning, as the diagnostics measure
+        it: a name in :data:`UNIT_STATES` (``dead`` for the ReLU family, ``saturated``
+        for tanh and sigmoid, ``none`` where neither applies).
+    units_doc : str
+        What that state means for this activation (leaky_relu's "dead" differs from
+        ReLU's).
+    out_range : (float, float) or None
+        The open interval the activation maps onto, for ``units == "saturated"``: the
+        saturation bound is measured from its centre (:data:`SATURATION`).
     """
 
     alpha: float | None = None
     piecewise_linear: bool = False
     init: str = "he"
+    units: str = "none"
+    units_doc: str = ""
+    out_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class UnitState(Entry):
+    """A state of a hidden unit that the diagnostics count (see :data:`UNIT_STATES`)."""
 
 
 @dataclass(frozen=True)
@@ -192,20 +210,54 @@ class Vocabulary(Mapping[str, int], Generic[E]):
         )
 
 
+#: A unit is *saturated* when its activation stays within ``1 - SATURATION`` of the ends
+#: of the activation's range, relative to the half-width, on every sample:
+#: ``|h - c| > SATURATION * r`` for the range ``(c - r, c + r)``. For tanh that is
+#: ``|h| > 0.99`` (``|z| > 2.65``), for sigmoid ``|2 h - 1| > 0.99`` (h < 0.005 or
+#: h > 0.995, ``|z| > 5.29``). Both are the same statement about the derivative: it is
+#: below ``1 - SATURATION**2`` = 1.99% of its maximum on every sample (tanh' = 1 - h^2,
+#: sigmoid' = (1 - (2h - 1)^2) / 4), so such a unit passes back less than 2% of the
+#: gradient a unit at its centre would, on every input.
+SATURATION = 0.99
+
+UNIT_STATES: Vocabulary[UnitState] = Vocabulary(
+    "unit state",
+    [
+        UnitState("dead", 0, "pre-activation z <= 0 on every sample (a NaN z is not <= 0)"),
+        UnitState("saturated", 1, f"|h - c| > {SATURATION} r on every sample, for the "
+                  "activation's range (c - r, c + r): |h| > 0.99 for tanh, |2h - 1| > 0.99 for "
+                  "sigmoid (a NaN h is not saturated)"),
+        UnitState("none", 2, "not measured: the activation has neither a zero-gradient side "
+                  "nor flat ends"),
+    ],
+)  # fmt: skip
+
 ACTIVATIONS: Vocabulary[Activation] = Vocabulary(
     "activation",
     [
         Activation("identity", 0, "h = z (a linear network)", piecewise_linear=True,
-                   init="xavier"),
+                   init="xavier", units_doc="a linear unit never stops passing gradient"),
         Activation("relu", 1, "max(z, 0); derivative the mask z > 0 (0 at 0, as PyTorch)",
-                   piecewise_linear=True),
+                   piecewise_linear=True, units="dead",
+                   units_doc="z <= 0 on every sample: the unit outputs 0 and passes no "
+                   "gradient back, so its incoming weights never change again"),
         Activation("leaky_relu", 2, "z for z > 0, alpha z otherwise", alpha=0.01,
-                   piecewise_linear=True),
-        Activation("tanh", 3, "tanh(z)", init="xavier"),
-        Activation("sigmoid", 4, "1 / (1 + exp(-z))", init="xavier"),
-        Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0),
-        Activation("gelu", 6, "z Phi(z), the exact erf form (PyTorch's default)"),
-        Activation("silu", 7, "z sigmoid(z) (swish)"),
+                   piecewise_linear=True, units="dead",
+                   units_doc="z <= 0 on every sample: the unit is linear with slope alpha "
+                   "on every input and passes back alpha times the gradient (not zero: "
+                   "unlike a dead ReLU it can still recover)"),
+        Activation("tanh", 3, "tanh(z)", init="xavier", units="saturated", out_range=(-1.0, 1.0),
+                   units_doc="|h| > 0.99 on every sample: tanh' < 0.0199 everywhere"),
+        Activation("sigmoid", 4, "1 / (1 + exp(-z))", init="xavier", units="saturated",
+                   out_range=(0.0, 1.0),
+                   units_doc="h < 0.005 or h > 0.995 on every sample: sigmoid' < 0.005 "
+                   "(1.99% of its maximum 1/4) everywhere"),
+        Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0,
+                   units_doc="z <= 0 keeps a gradient alpha exp(z) > 0; no flat region"),
+        Activation("gelu", 6, "z Phi(z), the exact erf form (PyTorch's default)",
+                   units_doc="smooth, with a nonzero gradient almost everywhere"),
+        Activation("silu", 7, "z sigmoid(z) (swish)",
+                   units_doc="smooth, with a nonzero gradient almost everywhere"),
     ],
 )  # fmt: skip
 
@@ -247,5 +299,21 @@ STATUSES: Vocabulary[Status] = Vocabulary(
 )  # fmt: skip
 
 VOCABULARIES: dict[str, Vocabulary] = {
-    v.kind: v for v in (ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES)
+    v.kind: v for v in (ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES, UNIT_STATES)
 }
+
+
+def units_of(activation: str) -> str:
+    """The unit state measured for ``activation``: ``'dead'``, ``'saturated'`` or ``'none'``."""
+    return ACTIVATIONS.entry(activation).units
+
+
+def _check_units() -> None:
+    for e in ACTIVATIONS.entries:
+        if e.units not in UNIT_STATES:
+            raise ValueError(f"activation {e.name}: units {e.units!r} is not a unit state")
+        if (e.units == "saturated") != (e.out_range is not None):
+            raise ValueError(f"activation {e.name}: a saturating activation needs out_range")
+
+
+_check_units()

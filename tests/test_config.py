@@ -49,6 +49,7 @@ SPEC_DEFAULTS = {
     "eval_every": 50,
     "dtype": "float64",
     "seed": 0,
+    "snapshot_every": 0,
 }
 
 

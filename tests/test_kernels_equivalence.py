@@ -179,6 +179,50 @@ def test_diagnostics_match_reference(seed, dtype):
     assert bk == br
 
 
+SATURATING = ("tanh", "sigmoid")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(40))
+def test_saturated_fractions_match_reference(seed, dtype):
+    """Random networks scaled up until some units saturate, plus values at the bound."""
+    rng = np.random.default_rng(700 + seed)
+    layout, P, X, _, r = random_case(rng, dtype)
+    act = SATURATING[seed % 2]
+    P = (P * rng.choice([1.0, 4.0, 20.0])).astype(dtype)  # from none saturated to most
+    _, H = K.forward(P, layout, X, act, residual=r)
+    if seed % 5 == 0:  # units exactly at, just inside and just past the bound, and NaN
+        c, half = (0.0, 1.0) if act == "tanh" else (0.5, 0.5)
+        b = 0.99 * half
+        edge = np.array([c + b, c - b, np.nextafter(c + b, 9), np.nextafter(c - b, -9), np.nan])
+        H[: min(5, layout.n_units - 1), 0] = edge[: min(5, layout.n_units - 1)].astype(dtype)
+    fk, bk = K.saturated_fractions(H, layout, act)
+    fr, br = R.saturated_fractions(H, layout, act)
+    np.testing.assert_array_equal(fk, fr)
+    assert bk == br and fk.dtype == np.float64 and fk.shape == (layout.depth,)
+
+
+def test_saturation_is_the_documented_bound():
+    layout = K.Layout(1, [4])
+    # tanh: |h| > 0.99 on every sample; sigmoid: |2h - 1| > 0.99 (h < 0.005 or h > 0.995)
+    H = np.array([[0.995, -0.995, 0.999], [0.995, 0.99, 0.999], [0.5, 0.999, -1.0],
+                  [np.nan, 0.999, 0.999], [0.0, 0.0, 0.0]])  # fmt: skip
+    frac, full = K.saturated_fractions(H, layout, "tanh")
+    np.testing.assert_array_equal(frac, [0.25])  # unit 0 only (0.99 is not > 0.99, NaN is not)
+    assert not full
+    S = np.array([[0.004, 0.996], [0.0049, 0.006], [0.9951, 0.9999], [0.001, 0.999],
+                  [0.5, 0.5]])  # fmt: skip
+    frac, full = K.saturated_fractions(S, layout, "sigmoid")
+    np.testing.assert_array_equal(frac, [0.75])
+    all_sat = np.vstack([np.full((4, 3), -0.9999), np.zeros((1, 3))])
+    assert K.saturated_fractions(all_sat, layout, "tanh")[1]
+    assert R.saturated_fractions(all_sat, layout, "tanh")[1]
+    for bad in ("relu", "gelu"):
+        for fn in (K.saturated_fractions, R.saturated_fractions):
+            with pytest.raises(ValueError, match="saturation is measured for tanh, sigmoid"):
+                fn(H, layout, bad)
+
+
 def test_dead_fraction_and_born_dead():
     layout = K.Layout(2, [3, 2])
     P = np.zeros(layout.n_params)

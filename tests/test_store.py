@@ -125,7 +125,10 @@ def test_load_curves_filters(small):
     c = fd.load_curves(small, depth=2)
     want = runs.loc[runs.depth == 2, "run_id"].tolist()
     assert list(dict.fromkeys(c["run_id"])) == want  # grid order
-    assert list(c.columns) == ["run_id", "step", *st.CURVE_METRICS]
+    # the grid fields that vary among the store's runs come with every row, unless told
+    assert list(c.columns) == ["run_id", "step", *st.CURVE_METRICS, "dataset", "depth", "seed"]
+    bare = fd.load_curves(small, depth=2, attach=[])
+    assert list(bare.columns) == ["run_id", "step", *st.CURVE_METRICS]
     for _, g in c.groupby("run_id"):
         assert g["step"].tolist() == list(range(21))  # log steps 0..19 and the final eval
     c2 = fd.load_curves(small, dataset="circle", depth=[1, 2], seed=[0, 2])
@@ -134,7 +137,8 @@ def test_load_curves_filters(small):
     c3 = fd.load_curves(small, run_id=[one], attach=["depth", "seed"])
     assert set(c3["run_id"]) == {one}
     assert (c3["depth"] == runs["depth"].iloc[7]).all() and (c3["seed"] == 1).all()
-    assert len(fd.load_curves(small, depth=8)) == 0
+    with pytest.warns(st.NoMatchWarning, match=r"no run has depth=8 \(values: 1, 2\)"):
+        assert len(fd.load_curves(small, depth=8)) == 0
     assert len(fd.load_curves(small)) == 12 * 21
     assert len(fd.load_curves(small, widths=[4, 4])) == 6 * 21
 
@@ -147,8 +151,10 @@ def test_load_curves_unknown_column_suggests(small):
 def test_load_layers(small):
     runs = fd.load(small)
     rid = runs.loc[runs.depth == 2, "run_id"].iloc[0]
-    lay = st.load_layers(small, run_id=rid)
-    assert list(lay.columns) == ["run_id", "step", "layer", "grad_norm", "dead", "act_sq"]
+    lay = st.load_layers(small, run_id=rid, attach=[])
+    assert list(lay.columns) == ["run_id", "step", "layer", "grad_norm", "dead", "act_sq",
+                                 "saturated"]  # fmt: skip
+    assert lay["saturated"].isna().all()  # relu: dead units, not saturation
     assert sorted(lay["layer"].unique()) == [0, 1, 2]
     out = lay[lay.layer == 2]
     assert out["dead"].isna().all() and out["act_sq"].isna().all()
@@ -264,7 +270,7 @@ def test_store_of_an_older_schema_loads_but_is_not_extended(small, tmp_path, cap
     capsys.readouterr()
     assert sweep.main(["--resume", str(old), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "schema version 1" in err and "writes version 2" in err and "new --out" in err
+    assert "schema version 1" in err and "writes version 3" in err and "new --out" in err
     assert st.Store(old).done_chunks() == [0, 1]  # nothing was written
 
 

@@ -94,8 +94,12 @@ def _check_against_reference(seed: int) -> float:
             f"{run}: compiled vs reference {err:.2e}, but the reference's own 1-ulp "
             f"sensitivity is only {sensitivity:.2e}"
         )
-    for k in ("grad_norm", "signal_norm", "act_sq", "dead"):
-        assert _rel_err(res_k.init[k], res_r.init[k]) < 1e-12
+    assert res_k.init.keys() == res_r.init.keys()
+    for k in ("grad_norm", "signal_norm", "act_sq", "dead", "saturated"):
+        if k in res_k.init:
+            assert _rel_err(res_k.init[k], res_r.init[k]) < 1e-12
+    for k in ("born_dead", "born_saturated"):
+        assert res_k.init.get(k) == res_r.init.get(k)
     return err
 
 
@@ -396,3 +400,102 @@ def test_on_done_reports_every_network_once_as_soon_as_it_is_trained(backend):
     alone = unpack_results(batch, backend=backend)
     for a, b in zip(fd.train_many(runs, threads=2, backend=backend), alone, strict=True):
         assert _fingerprint(a) == _fingerprint(b) and a.summary == b.summary
+
+
+# ----------------------------------------------------------------------- unit measures
+
+
+def test_unit_state_follows_the_activation():
+    """tanh / sigmoid nets report saturation (never ReLU's dead criterion), the ReLU family
+    dead units, the others neither; the numbers are the kernels' on the training set."""
+    base = fd.RunConfig(dataset="spirals", n_train=150, n_test=50, depth=3, width=6, epochs=30,
+                        eval_every=10)  # fmt: skip
+    # tanh / sigmoid at gain 30: deep layers saturated on every input from the start
+    res = fd.train_many([base.replace(activation=a, init=ACTIVATIONS.entry(a).init,
+                                      gain=30.0 if a in ("tanh", "sigmoid") else None)
+                         for a in ACTS])  # fmt: skip
+    assert all(r.status == "ok" for r in res)
+    for r in res:
+        act, s, c = r.config.activation, r.summary, r.curves
+        units = ACTIVATIONS.entry(act).units
+        has = {u: f"{u}_0" in c.columns for u in ("dead", "saturated", "none")}
+        assert not has["none"], act
+        assert has["dead"] == (units == "dead") and has["saturated"] == (units == "saturated")
+        for u in ("dead", "saturated"):
+            applies = u == units
+            assert np.isfinite(s[f"{u}_frac_init"]) == applies, (act, u)
+            assert (s[f"born_{u}"] is None) != applies and (u in r.init) == applies
+        X = np.ascontiguousarray(r.config.data()[0].T)
+        layout = r.config.layout()
+        Z, H = reference.forward(layout.pack(r.final_params), layout, X, act,
+                                 alpha=r.config.effective_alpha)  # fmt: skip
+        if units == "dead":
+            want = reference.dead_fractions(Z, layout)[0]
+            np.testing.assert_array_equal(s["layer_dead_end"], want)
+        elif units == "saturated":
+            want = reference.saturated_fractions(H, layout, act)[0]
+            np.testing.assert_array_equal(s["layer_saturated_end"], want)
+    # gain 30 saturates the deeper layers of a tanh net on every input: the measure sees it
+    tanh = next(r for r in res if r.config.activation == "tanh")
+    assert tanh.summary["saturated_frac_init"] > 0.2
+
+
+# ----------------------------------------------------------------------- weight snapshots
+
+
+def test_weight_snapshots_are_the_weights_at_their_steps():
+    run = fd.RunConfig(dataset="spirals", n_train=80, n_test=40, depth=3, width=6, epochs=23,
+                       activation="tanh", init="xavier", optimizer="adam", lr=0.01,
+                       snapshot_every=5)  # fmt: skip
+    plain = run.replace(snapshot_every=0)
+    a, b = fd.train_many([run, plain])
+    # snapshots change nothing else, bit for bit
+    pd.testing.assert_frame_equal(a.curves, b.curves, check_exact=True)
+    assert a.summary == b.summary or repr(a.summary) == repr(b.summary)
+    assert b.snapshots is None
+    snaps = a.snapshots
+    assert snaps.steps.tolist() == [0, 5, 10, 15, 20, 23]
+    assert snaps.params.shape == (6, run.layout().n_params) and snaps.params.dtype == np.float64
+    layout = run.layout()
+    np.testing.assert_array_equal(snaps.params[0], layout.pack(a.initial_params))
+    np.testing.assert_array_equal(snaps.params[-1], layout.pack(a.final_params))
+    # the weights after 10 steps are those of the same run trained for 10 epochs
+    ten = fd.train(plain.replace(epochs=10))
+    np.testing.assert_array_equal(snaps.params[2], layout.pack(ten.final_params))
+    for (W, bias), (W2, b2) in zip(snaps.weights(run, 2), ten.final_params, strict=True):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(bias, b2)
+    ref = _trained(run, "reference")
+    assert ref.snapshots.steps.tolist() == snaps.steps.tolist()
+    assert _rel_err(snaps.params, ref.snapshots.params) < 1e-12
+    # memory: n_snap x n_params float64 more, in the estimate and the packed batch
+    extra = 8 * 6 * layout.n_params
+    assert run.memory_bytes() - plain.memory_bytes() == extra
+    assert pack_batch([run]).arrays["tel"].size - pack_batch([plain]).arrays["tel"].size == (
+        extra // 8
+    )
+    assert run.run_id != plain.run_id and "snapshot_every" not in plain.canonical_dict()
+
+
+def test_snapshots_in_float32_and_of_a_diverged_run():
+    run32 = fd.RunConfig(dataset="circle", n_train=50, n_test=20, depth=2, width=4, epochs=9,
+                         snapshot_every=4, dtype="float32")  # fmt: skip
+    r = fd.train(run32)
+    assert r.snapshots.params.dtype == np.float32 and r.snapshots.steps.tolist() == [0, 4, 8, 9]
+    np.testing.assert_array_equal(r.snapshots.params[-1], run32.layout().pack(r.final_params))
+    boom = fd.RunConfig(dataset="circle", depth=8, width=16, lr=20.0, epochs=30, seed=5,
+                        snapshot_every=1)  # fmt: skip
+    d = fd.train(boom)
+    assert d.status == "diverged"
+    step = d.summary["diverged_step"]
+    # the snapshots up to the step that diverged, none after it
+    assert d.snapshots.steps.tolist() == list(range(step + 1))
+
+
+def test_snapshot_every_is_validated_and_in_the_memory_check():
+    with pytest.raises(fd.ConfigError, match="snapshot_every must be >= 0"):
+        fd.RunConfig(snapshot_every=-1)
+    grid = fd.Grid({"seed": range(4)}, base={"depth": 8, "width": 64, "epochs": 5000,
+                                             "snapshot_every": 1})  # fmt: skip
+    with pytest.raises(fd.ConfigError, match=r"raise snapshot_every \(now 1; weight snapshots"):
+        grid.check_memory(limit_bytes=2**30)

@@ -92,6 +92,46 @@ def test_an_unregistered_activation_code_is_refused_everywhere():
         reference._dact(Z, bad, 0.2)
 
 
+def test_every_activation_has_a_unit_measure_in_the_compiled_core_and_the_reference():
+    """The trainer's unit diagnostic dispatches on the activation's ``units`` metadata:
+    dead for the ReLU family, saturated for tanh / sigmoid, NaN otherwise; an unknown
+    code is refused, not measured some other way."""
+    from fastdepth.kernels.diagnostics import unit_fractions_flat
+
+    layout = Layout(2, [5, 3])
+    rng = np.random.default_rng(3)
+    P = rng.standard_normal(layout.n_params) * 3
+    X = rng.standard_normal((2, 40))
+    seen = set()
+    for name in ACTIVATIONS:
+        entry = ACTIVATIONS.entry(name)
+        assert entry.units in vocab.UNIT_STATES and entry.units_doc, name
+        Zk, Hk = api.forward(P, layout, X, name)
+        out = np.full(layout.depth, -1.0)
+        flag, known = unit_fractions_flat(Zk.reshape(-1), Hk.reshape(-1), layout.table.copy(),
+                                          40, 40, ACTIVATIONS[name], out, 0)  # fmt: skip
+        assert known, name
+        ref, ref_flag = reference._unit_fractions(Zk, Hk, layout, ACTIVATIONS[name])
+        np.testing.assert_array_equal(out, ref)
+        assert flag == ref_flag or (np.isnan(flag) and np.isnan(ref_flag))
+        if entry.units == "dead":
+            np.testing.assert_array_equal(out, api.dead_fractions(Zk, layout)[0])
+        elif entry.units == "saturated":
+            np.testing.assert_array_equal(out, api.saturated_fractions(Hk, layout, name)[0])
+        else:
+            assert np.isnan(out).all() and np.isnan(flag)
+        seen.add(entry.units)
+    assert seen == set(vocab.UNIT_STATES)
+    assert vocab.ACTIVATIONS.where(units="dead") == ("relu", "leaky_relu")
+    assert vocab.ACTIVATIONS.where(units="saturated") == ("tanh", "sigmoid")
+    out = np.full(layout.depth, -1.0)
+    flag, known = unit_fractions_flat(Zk.reshape(-1), Hk.reshape(-1), layout.table.copy(), 40,
+                                      40, len(ACTIVATIONS), out, 0)  # fmt: skip
+    assert not known and np.all(out == -1.0)
+    with pytest.raises(ValueError):
+        reference._unit_fractions(Zk, Hk, layout, len(ACTIVATIONS))
+
+
 def _loss(code):
     y = (Z > 0.1).astype(np.float64)
     d = np.zeros_like(Z)

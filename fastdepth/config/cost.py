@@ -23,8 +23,10 @@ __all__ = ["available_memory", "check_memory", "flops", "memory_bytes"]
 def memory_bytes(c: RunConfig) -> int:
     """Bytes of one run's telemetry and parameter state (see :meth:`Grid.memory_bytes`)."""
     lay = c.layout()
-    # Telemetry is float64 whatever the run's dtype; its size is the kernels' own.
-    telemetry = telemetry_size(lay.n_layers, c.n_steps, c.log_every, c.eval_every)
+    # Telemetry (weight snapshots included) is float64 whatever the run's dtype; its size
+    # is the kernels' own.
+    telemetry = telemetry_size(lay.n_layers, c.n_steps, c.log_every, c.eval_every,
+                               lay.n_params, c.snapshot_every)  # fmt: skip
     # initial, current, gradient, and the optimizer's state vectors
     state = lay.n_params * (3 + OPTIMIZERS.entry(c.optimizer).state)
     return telemetry * 8 + state * c.np_dtype.itemsize
@@ -85,10 +87,18 @@ def check_memory(
         evals = sorted({r.eval_every for r in runs})
         seeds = len({r.seed for r in runs})
         what = what or f"these {len(runs)} runs"
+        snaps = sorted({r.snapshot_every for r in runs if r.snapshot_every})
+        snap_bytes = sum(8 * r.n_snapshot_points * r.layout().n_params for r in runs)
+        knob = f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)})"
+        if snaps:
+            knob = (
+                f"raise snapshot_every (now {_few(snaps)}; weight snapshots are "
+                f"{snap_bytes / gib:.3g} GiB of it), log_every (now {_few(logs)}) or "
+                f"eval_every (now {_few(evals)})"
+            )
         raise ConfigError(
             f"{what} needs {need / gib:.3g} GiB of telemetry and "
             f"parameter memory but the limit is {limit_bytes / gib:.3g} GiB ({source}); "
-            f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)}), use "
-            f"fewer seeds (now {seeds}), or split the grid into smaller grids"
+            f"{knob}, use fewer seeds (now {seeds}), or split the grid into smaller grids"
         )
     return need

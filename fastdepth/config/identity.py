@@ -71,6 +71,8 @@ def canonical_dict(c: RunConfig) -> dict[str, Any]:
             d["residual_init"] = c.residual_init
     for name in OPTIMIZERS.entry(c.optimizer).hyper:
         d[name] = getattr(c, name)
+    if c.snapshot_every:  # absent when off: older run ids stay valid
+        d["snapshot_every"] = c.snapshot_every
     return d
 
 

@@ -116,6 +116,10 @@ class RunConfig:
     seed : int
         Seed of the initial weights and the minibatch order (see :meth:`init_key`,
         :meth:`data_key`).
+    snapshot_every : int
+        Keep a copy of all the weights every ``snapshot_every`` steps and after the last
+        one (for :func:`fastdepth.plots.boundary_animation`); 0 = off. Costs
+        :attr:`n_snapshot_points` x ``n_params`` floats of memory and store space.
 
     Raises
     ------
@@ -157,6 +161,7 @@ class RunConfig:
     eval_every: int = 50
     dtype: str = "float64"
     seed: int = 0
+    snapshot_every: int = 0
 
     # ------------------------------------------------------------------ construction
 
@@ -328,6 +333,12 @@ class RunConfig:
     def n_eval_points(self) -> int:
         """Evaluations: after ``s`` updates for ``s`` in {0, e, 2e, ...} and ``s = n_steps``."""
         return telemetry.n_eval_points(self.n_steps, self.eval_every)
+
+    @property
+    def n_snapshot_points(self) -> int:
+        """Weight snapshots: after ``s`` updates for ``s`` in {0, K, 2K, ...} and ``s =
+        n_steps``, for ``K = snapshot_every``; 0 when off."""
+        return telemetry.n_snapshot_points(self.n_steps, self.snapshot_every)
 
     def memory_bytes(self) -> int:
         """Bytes this run's telemetry and parameter state need (see :meth:`Grid.memory_bytes`)."""

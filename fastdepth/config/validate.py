@@ -75,7 +75,8 @@ def run_bytes(c: RunConfig) -> int:
     batch = c.n_train if c.batch_size is None else c.batch_size
     n_steps = c.epochs * -(-c.n_train // batch)
     n_layers = c.depth + 1
-    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every)
+    snap = max(c.snapshot_every, 0)
+    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every, n_params, snap)
     state = 3 + OPTIMIZERS.entry(c.optimizer).state if c.optimizer in OPTIMIZERS else 5
     data = (c.n_train + c.n_test) * (n_in + 1)
     return 8 * (tel + data + n_params * state)
@@ -93,6 +94,7 @@ def _size(c: RunConfig) -> None:
             f"(n_train={c.n_train}, n_test={c.n_test}, depth={c.depth}, width={c.width}, "
             f"epochs={c.epochs}), more than the {MAX_RUN_BYTES / 2**30:.0f} GiB allowed per "
             "network; lower them, or raise log_every / eval_every"
+            + (" / snapshot_every" if c.snapshot_every > 0 else "")
         )
 
 
@@ -180,3 +182,8 @@ def _schedule(c: RunConfig) -> None:
     for name in ("log_every", "eval_every"):
         if getattr(c, name) < 1:
             raise ConfigError(f"{name} must be >= 1 (steps), got {getattr(c, name)}")
+    if c.snapshot_every < 0:
+        raise ConfigError(
+            f"snapshot_every must be >= 0 (steps between weight snapshots; 0 = off), got "
+            f"{c.snapshot_every}"
+        )

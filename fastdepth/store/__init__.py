@@ -6,8 +6,11 @@ Layout of a store directory::
     sweep.lock                 present while a sweep writes here: owner pid, host, start time
     runs/part-00000.parquet    one row per run (RUNS_SCHEMA)
     curves/part-00000.parquet  long: run_id, step, loss, grad norm, accuracies (CURVES_SCHEMA)
-    layers/part-00000.parquet  long format: run_id, step, layer, grad_norm, dead, act_sq
-    params/part-00000.npz      final parameters: ``<run_id>/W<k>``, ``<run_id>/b<k>``
+    layers/part-00000.parquet  long format: run_id, step, layer, grad_norm, dead, act_sq,
+                               saturated
+    params/part-00000.npz      final parameters: ``<run_id>/W<k>``, ``<run_id>/b<k>``; with
+                               snapshot_every > 0 also ``<run_id>/snapshots`` (packed weights,
+                               one row per snapshot) and ``<run_id>/snapshot_steps``
     timing/part-00000.parquet  wall time per run and per chunk (TIMING_SCHEMA)
     done/chunk-00000           commit marker of chunk 0, written last: size + SHA-256 of parts
     summary.csv, summary.md    across-seeds summary (written by the sweep CLI)
@@ -63,12 +66,22 @@ from .errors import (
     StoreError,
     StoreIncompleteWarning,
     StoreLockedError,
+    StoreSchemaWarning,
 )
 from .files import atomic_write, atomic_write_text
 from .grids import grid_differences
 from .lock import StoreLock
 from .provenance import environment
-from .read import load, load_curves, load_layers, load_manifest, load_params, load_timing
+from .read import (
+    frame,
+    load,
+    load_curves,
+    load_layers,
+    load_manifest,
+    load_params,
+    load_snapshots,
+    load_timing,
+)
 from .schema import (
     CONFIG_COLUMNS,
     CURVE_METRICS,
@@ -88,6 +101,7 @@ from .schema import (
     TIMING_SCHEMA,
     chunk_bounds,
 )
+from .select import FLOAT_RTOL, NoMatchWarning
 from .verify import VerifyReport, verify
 
 __all__ = [
@@ -117,6 +131,9 @@ __all__ = [
     "StoreIncompleteWarning",
     "StoreLock",
     "StoreLockedError",
+    "StoreSchemaWarning",
+    "NoMatchWarning",
+    "FLOAT_RTOL",
     "atomic_write",
     "atomic_write_text",
     "chunk_bounds",
@@ -129,7 +146,9 @@ __all__ = [
     "load_layers",
     "load_manifest",
     "load_params",
+    "load_snapshots",
     "load_timing",
+    "frame",
     "runs_table",
     "timing_table",
     "verify",

@@ -34,6 +34,8 @@ from .schema import (
 __all__ = [
     "COMPRESSION",
     "ROW_GROUP_SIZE",
+    "SNAPSHOT_PARAMS",
+    "SNAPSHOT_STEPS",
     "curves_tables",
     "encode_chunk",
     "runs_table",
@@ -43,6 +45,9 @@ __all__ = [
 # Fixed so the bytes of a part depend only on its rows (pyarrow's default could change).
 ROW_GROUP_SIZE = 1 << 17
 COMPRESSION = "zstd"
+# Entries of a run's weight snapshots in the params part: ``<run_id>/snapshot_steps``
+# (int64, (n,)) and ``<run_id>/snapshots`` ((n, n_params), the run's dtype, packed).
+SNAPSHOT_STEPS, SNAPSHOT_PARAMS = "snapshot_steps", "snapshots"
 # Fixed zip entry time (the zip epoch): np.savez stamps the current time into every entry,
 # which would make the params of a resumed sweep differ from an uninterrupted one.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -176,6 +181,9 @@ def encode_chunk(
         for k, (W, b) in enumerate(r.final_params):
             params[f"{r.run_id}/W{k}"] = W
             params[f"{r.run_id}/b{k}"] = b
+        if r.snapshots is not None:  # only runs that took snapshots: other bytes unchanged
+            params[f"{r.run_id}/{SNAPSHOT_STEPS}"] = r.snapshots.steps
+            params[f"{r.run_id}/{SNAPSHOT_PARAMS}"] = r.snapshots.params
     timing = timing_table(results, chunk, seconds, threads)
     out = {}
     for name, table in (("runs", runs), ("curves", curves), ("layers", layers),

@@ -11,6 +11,7 @@ __all__ = [
     "StoreError",
     "StoreIncompleteWarning",
     "StoreLockedError",
+    "StoreSchemaWarning",
 ]
 
 
@@ -45,3 +46,7 @@ class StoreCorruptWarning(UserWarning):
 
 class StoreIncompleteWarning(UserWarning):
     """A store read does not hold every run of its grid (some chunks are not committed)."""
+
+
+class StoreSchemaWarning(UserWarning):
+    """A store written by an older schema holds values this version reads as missing."""

@@ -1,10 +1,13 @@
-"""Reading a store: the runs table, long curves and layers, timing, parameters.
+"""Reading a store: the runs table, long curves and layers, timing, parameters, snapshots.
 
-Only committed chunks (a done marker and every part) are read, so a sweep still running or
-killed mid-chunk shows the chunks it finished, with a :class:`StoreIncompleteWarning`
-saying what is missing. Every part is read whole and checked against the size and
-SHA-256 in its marker before it is decoded (Parquet page checksums verified too): a
-damaged file raises :class:`StoreCorruptError` naming it, never returns other numbers.
+:func:`load`, :func:`load_curves` and :func:`load_layers` take one store or a list of
+stores (read as one, with a ``store`` column naming each row's store); :func:`frame`
+gives results in memory in the same format. Only committed chunks (a done marker and
+every part) are read, so a sweep still running or killed mid-chunk shows the chunks it
+finished, with a :class:`StoreIncompleteWarning` saying what is missing. Every part is
+read whole and checked against the size and SHA-256 in its marker before it is decoded
+(Parquet page checksums verified too): a damaged file raises :class:`StoreCorruptError`
+naming it, never returns other numbers.
 """
 
 from __future__ import annotations
@@ -23,14 +26,32 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..config import RunConfig
-from ..kernels.vocab import unknown_message
+from ..kernels.vocab import ACTIVATIONS, units_of
+from ..result import RunResult, Snapshots
+from .codec import SNAPSHOT_PARAMS, SNAPSHOT_STEPS, curves_tables, runs_table
 from .commits import ChunkScan, corrupt_error, few, read_part
 from .directory import Store
-from .errors import StoreIncompleteWarning
+from .errors import StoreIncompleteWarning, StoreSchemaWarning
 from .integrity import PARQUET
-from .schema import LOCK, MANIFEST, RUNS_SCHEMA, SCHEMAS, TIMING_SCHEMA
+from .schema import CONFIG_COLUMNS, LOCK, MANIFEST, RUNS_SCHEMA, SCHEMAS, TIMING_SCHEMA
+from .select import check_columns, matching, warn_no_match
 
-__all__ = ["load", "load_curves", "load_layers", "load_manifest", "load_params", "load_timing"]
+__all__ = [
+    "frame",
+    "load",
+    "load_curves",
+    "load_layers",
+    "load_manifest",
+    "load_params",
+    "load_snapshots",
+    "load_timing",
+]
+
+#: A path, or several stores to read as one.
+Paths = str | os.PathLike | Sequence[str | os.PathLike]
+# What a store before schema 3 wrote for every activation with the ReLU criterion.
+LEGACY_DEAD_COLUMNS = ("dead_frac_init", "dead_frac_init_max", "dead_frac_end",
+                       "layer_dead_init", "layer_dead_end", "born_dead", "dead")  # fmt: skip
 
 
 def _warn_incomplete(store: Store, s: ChunkScan, stacklevel: int) -> None:
@@ -88,47 +109,109 @@ def _read(
     return pa.concat_tables(out) if out else None
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def _to_pandas(table: pa.Table, runs: bool = False) -> pd.DataFrame:
+    """A table as pandas; the config columns of a runs table (``runs``) as RunConfig has
+    them."""
     df = table.to_pandas()
-    # Nullable integer config fields (batch_size: None = full batch) would become float64.
+    if not runs:  # curves hold a "loss" series, which is not the config field
+        return df
     for f in dataclasses.fields(RunConfig):
-        if f.name in df.columns and RUNS_SCHEMA.field(f.name).type == pa.int64():
-            if "None" in str(f.type):
-                df[f.name] = df[f.name].astype("Int64")
+        if f.name not in df.columns:
+            continue
+        if RUNS_SCHEMA.field(f.name).type == pa.int64() and "None" in str(f.type):
+            # Nullable integer config fields (batch_size: None = full batch) would become
+            # float64.
+            df[f.name] = df[f.name].astype("Int64")
+        elif f.default is not None and df[f.name].isna().any():
+            # A field added after an older store was written (residual_init, snapshot_every)
+            # reads as null there: it had the default.
+            df[f.name] = df[f.name].fillna(f.default).astype(type(f.default))
     return df
 
 
 def _empty(schema: pa.Schema, columns: Sequence[str] | None = None) -> pd.DataFrame:
     t = schema.empty_table()
-    return _to_pandas(t.select(list(columns)) if columns is not None else t)
+    return _to_pandas(t.select(list(columns)) if columns is not None else t, schema is RUNS_SCHEMA)
 
 
-def _check_columns(names: Iterable[str], valid: Sequence[str], what: str) -> None:
-    for name in names:
-        if name not in valid:
-            raise ValueError(unknown_message(what, name, valid))
+def _paths(path: Paths) -> tuple[list[str | os.PathLike], bool]:
+    """``(paths, merged)``: one store, or several given as a list (then merged)."""
+    if isinstance(path, str | os.PathLike):
+        return [path], False
+    paths = list(path)
+    if not paths:
+        raise ValueError("no store given: pass a path or a non-empty list of paths")
+    return paths, True
 
 
-def _filter_expr(filters: Mapping[str, Any]) -> pc.Expression | None:
-    """``depth=4`` -> equality, ``depth=[2, 4]`` -> membership, ``noise=None`` -> is null."""
-    _check_columns(filters, RUNS_SCHEMA.names, "runs column")
-    expr = None
-    for name, value in filters.items():
-        f = pc.field(name)
-        if name == "widths" and isinstance(value, list | tuple) and value:
-            if all(isinstance(v, int | np.integer) for v in value):  # widths=[16, 16]
-                value = ",".join(str(int(v)) for v in value)
-            else:  # widths=[[16, 16], "8,8"]
-                value = [v if isinstance(v, str) else ",".join(map(str, v)) for v in value]
-        if value is None:
-            e = f.is_null()
-        elif isinstance(value, list | tuple | set | frozenset | range | np.ndarray | pd.Series):
-            vals = [v.item() if isinstance(v, np.generic) else v for v in value]
-            e = f.isin(vals)
-        else:
-            e = f == (value.item() if isinstance(value, np.generic) else value)
-        expr = e if expr is None else expr & e
-    return expr
+def _schema_version(store: Store) -> int:
+    v = store.manifest().get("schema_version")
+    return int(v) if isinstance(v, int) else 0
+
+
+def _legacy_units(store: Store, runs: pd.DataFrame | pa.Table) -> set[str]:
+    """Run ids whose dead fractions a store before schema 3 measured with the ReLU
+    criterion although their activation is not of the ReLU family (those values are read
+    as missing, with a :class:`StoreSchemaWarning`)."""
+    if _schema_version(store) >= 3:
+        return set()
+    if isinstance(runs, pa.Table):
+        runs = runs.select(["run_id", "activation"]).to_pandas()
+    not_relu = ~runs["activation"].map(lambda a: a in ACTIVATIONS and units_of(a) == "dead")
+    ids = set(runs.loc[not_relu, "run_id"])
+    if ids:
+        warnings.warn(
+            f"store {store.path} (schema {_schema_version(store)}) counted 'dead' units of "
+            f"{len(ids)} non-ReLU runs with the ReLU criterion (z <= 0 on every input), which "
+            "does not measure anything for those activations: their dead fractions are read "
+            "as missing. Sweep them again for their saturation (tanh, sigmoid)",
+            StoreSchemaWarning,
+            stacklevel=4,
+        )
+    return ids
+
+
+def _mask_legacy(df: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
+    if not ids or not len(df):
+        return df
+    rows = df["run_id"].isin(ids).to_numpy()
+    for name in LEGACY_DEAD_COLUMNS:
+        if name in df.columns:
+            if df[name].dtype.kind == "f":
+                df.loc[rows, name] = np.nan
+            else:
+                df[name] = df[name].astype(object)
+                df.loc[rows, name] = None
+    return df
+
+
+def _merge(frames: list[pd.DataFrame], paths: Sequence[Any]) -> pd.DataFrame:
+    """Several stores' tables as one, with a ``store`` column first; a run held by more than
+    one store (the same config: bit-identical results) is kept from the first only."""
+    out = []
+    for df, p in zip(frames, paths, strict=True):
+        df = df.copy()
+        df.insert(0, "store", str(p))
+        out.append(df)
+    return pd.concat(out, ignore_index=True)
+
+
+def _dedupe_runs(frames: list[pd.DataFrame], paths: Sequence[Any], what: str) -> None:
+    """Drop (in place) the runs of later stores that an earlier one holds; warn once."""
+    seen: set[str] = set()
+    dropped = 0
+    for i, df in enumerate(frames):
+        dup = df["run_id"].isin(seen).to_numpy()
+        if dup.any():
+            dropped += int(dup.sum())
+            frames[i] = df.loc[~dup].reset_index(drop=True)
+        seen.update(df["run_id"])
+    if dropped:
+        warnings.warn(
+            f"{what}: {dropped} runs are in more than one store; each is kept once, from the "
+            f"first store that holds it (a run's results depend only on its config)",
+            stacklevel=4,
+        )
 
 
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
@@ -139,15 +222,15 @@ def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return store.manifest()
 
 
-def load(
-    path: str | os.PathLike, *, timing: bool = True, columns: Sequence[str] | None = None
-) -> pd.DataFrame:
+def load(path: Paths, *, timing: bool = True, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The runs table of a store: one row per finished run, in grid order.
 
     Parameters
     ----------
-    path : path
-        Store directory.
+    path : path or list of paths
+        Store directory, or several: their runs tables concatenated (in the order given)
+        with a ``store`` column first naming each row's store; a run in more than one
+        store (the same config, so the same results) is kept once, from the first.
     timing : bool
         Add ``wall_time`` (seconds attributed to the run) from the ``timing`` table. It is
         kept out of the runs files because it differs between otherwise identical sweeps.
@@ -172,19 +255,32 @@ def load(
     StoreCorruptError
         A part read differs from what was committed (the error names the file).
     """
-    store, s = _open(path, stacklevel=2)
+    paths, merged = _paths(path)
+    frames = [_load_one(p, timing, columns) for p in paths]
+    if not merged:
+        return frames[0]
+    _dedupe_runs(frames, paths, "load")
+    return _merge(frames, paths)
+
+
+def _load_one(path: str | os.PathLike, timing: bool, columns: Sequence[str] | None):
+    store, s = _open(path, stacklevel=3)
     done = sorted(s.committed)
     if columns is not None:
-        _check_columns(columns, RUNS_SCHEMA.names, "runs column")
-        read = list(dict.fromkeys(["run_index", *columns, *(["run_id"] if timing else [])]))
+        check_columns(columns, RUNS_SCHEMA.names, "runs column")
+        read = list(dict.fromkeys(["run_index", "run_id", *columns]))
     else:
         read = None
     d = _read(store, s, "runs", done, columns=read)
     if d is None:
         df = _empty(RUNS_SCHEMA, read)
     else:
-        df = _to_pandas(d)
+        df = _to_pandas(d, runs=True)
         df = df.sort_values("run_index", kind="stable").reset_index(drop=True)
+        if _schema_version(store) < 3:
+            meta = d if "activation" in d.column_names else _read(
+                store, s, "runs", done, columns=["run_id", "activation"])  # fmt: skip
+            df = _mask_legacy(df, _legacy_units(store, meta))
     if timing:
         t = _read(store, s, "timing", done, columns=["run_id", "wall_time"]) if len(df) else None
         if t is not None:
@@ -205,79 +301,160 @@ def load_timing(path: str | os.PathLike) -> pd.DataFrame:
     return _empty(TIMING_SCHEMA) if d is None else _to_pandas(d)
 
 
-def _select_runs(store: Store, s: ChunkScan, filters: Mapping[str, Any], extra=()):
-    """Runs matching ``filters``: a table of run_index, run_id, chunk and ``extra`` columns."""
-    expr = _filter_expr(filters)
-    cols = list(dict.fromkeys(["run_index", "run_id", "chunk", *extra]))
-    d = _read(store, s, "runs", sorted(s.committed), columns=cols, filter=expr)
-    return RUNS_SCHEMA.empty_table().select(cols) if d is None else d
+def _varied(runs: pa.Table) -> list[str]:
+    """The config fields that take more than one value among ``runs``, in field order.
+
+    ``widths`` ("16,16") is left out while every network is uniform: depth and width say it.
+    """
+    names = runs.column_names
+    out = [
+        c
+        for c in CONFIG_COLUMNS
+        if c in names and pc.count_distinct(runs.column(c), mode="all").as_py() > 1
+    ]
+    if "widths" in out and {"depth", "width"} <= set(names):
+        uniform = all(
+            w == ",".join([str(width)] * depth)
+            for w, width, depth in zip(
+                *(runs.column(c).to_pylist() for c in ("widths", "width", "depth"))
+            )  # fmt: skip
+        )
+        if uniform:
+            out.remove("widths")
+    return out
+
+
+def _attach(df: pd.DataFrame, meta: pa.Table, attach: Sequence[str]) -> pd.DataFrame:
+    """``df`` with the runs-table columns ``attach`` added to every row, by run_id."""
+    if not attach:
+        return df
+    cols = ["run_id", *[c for c in attach if c != "run_id"]]
+    extra = _to_pandas(meta.select(cols), runs=True).drop_duplicates("run_id")
+    return df.merge(extra, on="run_id", how="left", validate="many_to_one")
 
 
 def _load_long(
-    path: str | os.PathLike,
+    path: Paths,
     table: str,
     filters: Mapping[str, Any],
     attach: Sequence[str] | None,
 ) -> pd.DataFrame:
-    store, s = _open(path, stacklevel=3)
-    attach = list(attach or ())
-    _check_columns(attach, RUNS_SCHEMA.names, "runs column")
-    schema = SCHEMAS[table]
-    if filters or attach:
-        sel = _select_runs(store, s, filters, attach)
-        chunks = sorted(set(sel.column("chunk").to_pylist()))
-    else:
-        sel, chunks = None, sorted(s.committed)
-    # Only the parts of the chunks holding selected runs are read, and inside them the
-    # run_id predicate is pushed down to the Parquet reader.
-    expr = pc.field("run_id").isin(sel.column("run_id")) if filters else None
-    d = _read(store, s, table, chunks, filter=expr)
-    if d is None:
-        df = _empty(schema)
-    else:
-        df = _to_pandas(d)
-    if attach:
-        meta = _to_pandas(sel.select(["run_id", *[c for c in attach if c != "run_id"]]))
-        df = df.merge(meta, on="run_id", how="left", validate="many_to_one")
-    return df
+    paths, merged = _paths(path)
+    opened = [_open(p, stacklevel=4) for p in paths]
+    check_columns(filters, RUNS_SCHEMA.names, "runs column")
+    if attach is not None:
+        check_columns(attach, RUNS_SCHEMA.names, "runs column")
+    need = list(dict.fromkeys(["run_index", "run_id", "chunk", "activation", *CONFIG_COLUMNS,
+                               *filters, *(attach or ())]))  # fmt: skip
+    metas = []
+    for store, s in opened:
+        d = _read(store, s, "runs", sorted(s.committed), columns=need)
+        metas.append(RUNS_SCHEMA.empty_table().select(need) if d is None else d)
+    if attach is None:  # the fields that vary among the runs of the store(s)
+        attach = _varied(pa.concat_tables(metas))
+    frames, seen, n_selected = [], set(), 0
+    for (store, s), meta in zip(opened, metas, strict=True):
+        mask = matching(meta, filters)
+        if merged and seen:  # a run of an earlier store is not read again
+            mask &= ~np.isin(np.asarray(meta.column("run_id").to_pylist(), dtype=object),
+                             list(seen))  # fmt: skip
+        sel = meta.filter(pa.array(mask))
+        ids = sel.column("run_id")
+        seen.update(ids.to_pylist())
+        n_selected += sel.num_rows
+        # Only the parts of the chunks holding selected runs are read, and inside them the
+        # run_id predicate is pushed down to the Parquet reader.
+        everything = not filters and sel.num_rows == meta.num_rows
+        chunks = sorted(s.committed) if everything else sorted(set(sel.column("chunk").to_pylist()))
+        expr = None if everything else pc.field("run_id").isin(ids)
+        d = _read(store, s, table, chunks, filter=expr)
+        df = _empty(SCHEMAS[table]) if d is None else _to_pandas(d)
+        if table == "layers" and _schema_version(store) < 3:
+            df = _mask_legacy(df, _legacy_units(store, sel))
+        frames.append(_attach(df, sel, attach))
+    if filters and n_selected == 0:
+        where = "load_curves" if table == "curves" else f"load_{table}"
+        warn_no_match(pa.concat_tables(metas), filters, where, stacklevel=4)
+    return _merge(frames, paths) if merged else frames[0]
 
 
 def load_curves(
-    path: str | os.PathLike, *, attach: Sequence[str] | None = None, **filters: Any
+    path: Paths, *, attach: Sequence[str] | None = None, **filters: Any
 ) -> pd.DataFrame:
     """Training curves in long format, for the runs matching ``filters``.
 
     Parameters
     ----------
-    path : path
-        Store directory.
+    path : path or list of paths
+        Store directory, or several (merged as in :func:`load`, with a ``store`` column
+        first).
     attach : sequence of str, optional
-        Runs-table columns to add to every row (e.g. ``["depth", "seed"]``) for plotting.
+        Runs-table columns to add to every row (e.g. ``["depth", "seed"]``). Default: the
+        grid fields that vary among the store's runs (of all the stores given), so each
+        row says which setting it belongs to; ``[]`` adds none.
     **filters
         Conditions on runs-table columns: ``depth=4``, ``dataset="circle"``,
-        ``depth=[2, 4]`` (any of), ``run_id=[...]``, ``clip=None`` (null).
+        ``depth=[2, 4]`` (any of), ``run_id=[...]``, ``clip=None`` (null). Floats match
+        within a relative 5e-3 (:data:`~fastdepth.store.select.FLOAT_RTOL`: rounding
+        noise, or a value as a figure prints it); filters that match no run warn
+        (:class:`~fastdepth.store.NoMatchWarning`) with the values the store has.
 
     Returns
     -------
     pandas.DataFrame
         ``run_id, step, loss, grad_norm, train_loss, train_acc, test_loss, test_acc``
-        (NaN where a step was not logged / evaluated), rows in grid order then step.
+        (NaN where a step was not logged / evaluated), then the attached columns; rows in
+        grid order then step. :func:`frame` gives the same for results in memory.
     """
     return _load_long(path, "curves", filters, attach)
 
 
 def load_layers(
-    path: str | os.PathLike, *, attach: Sequence[str] | None = None, **filters: Any
+    path: Paths, *, attach: Sequence[str] | None = None, **filters: Any
 ) -> pd.DataFrame:
     """Per-layer curves in long format (see :func:`load_curves` for the arguments).
 
     Returns
     -------
     pandas.DataFrame
-        ``run_id, step, layer, grad_norm, dead, act_sq``; ``layer`` 0 is the first hidden
-        layer and ``depth`` the output layer (``dead`` / ``act_sq`` NaN there).
+        ``run_id, step, layer, grad_norm, dead, act_sq, saturated`` then the attached
+        columns; ``layer`` 0 is the first hidden layer and ``depth`` the output layer
+        (NaN but ``grad_norm`` there). ``dead`` is the share of dead units for the ReLU
+        family and ``saturated`` the share of saturated units for tanh and sigmoid
+        (:data:`fastdepth.kernels.vocab.SATURATION`); each is NaN where it does not apply.
     """
     return _load_long(path, "layers", filters, attach)
+
+
+def frame(
+    results: Sequence[RunResult], *, attach: Sequence[str] | None = None, layers: bool = False
+) -> pd.DataFrame:
+    """Results in memory as :func:`load_curves` (or :func:`load_layers`) gives them.
+
+    Parameters
+    ----------
+    results : sequence of RunResult
+        E.g. what :func:`fastdepth.train_many` returned.
+    attach : sequence of str, optional
+        Runs-table columns to add; default: the config fields that vary among ``results``
+        (what :func:`load_curves` attaches for a store of exactly these runs).
+    layers : bool
+        The per-layer table (:func:`load_layers`) instead of the curves.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, dtypes and row order as the loader gives for a store holding
+        these runs: built by the same encoder, so ``frame(train_many(grid))`` equals
+        ``load_curves(store)`` of ``fastdepth.sweep(grid, store)``.
+    """
+    results = list(results)
+    if attach is not None:
+        check_columns(attach, RUNS_SCHEMA.names, "runs column")
+    curves, lay = curves_tables(results)
+    df = _to_pandas(lay if layers else curves)
+    meta = runs_table(results, 0, 0) if results else RUNS_SCHEMA.empty_table()
+    return _attach(df, meta, _varied(meta) if attach is None else attach)
 
 
 def load_params(path: str | os.PathLike, run_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -285,11 +462,7 @@ def load_params(path: str | os.PathLike, run_id: str) -> list[tuple[np.ndarray, 
 
     ``W`` is ``(fan_in, fan_out)`` and ``b`` ``(fan_out,)``, in the run's dtype.
     """
-    store, s = _open(path)
-    sel = _select_runs(store, s, {"run_id": run_id})
-    if sel.num_rows == 0:
-        raise KeyError(f"run {run_id!r} is not in a finished chunk of {store.path}")
-    chunk = sel.column("chunk")[0].as_py()
+    store, s, chunk = _chunk_of(path, run_id)
     out = []
     data = read_part(store, "params", s.committed[chunk])
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
@@ -298,3 +471,41 @@ def load_params(path: str | os.PathLike, run_id: str) -> list[tuple[np.ndarray, 
             out.append((z[f"{run_id}/W{k}"], z[f"{run_id}/b{k}"]))
             k += 1
     return out
+
+
+def _chunk_of(path: str | os.PathLike, run_id: str) -> tuple[Store, ChunkScan, int]:
+    """The store, its scan, and the committed chunk holding ``run_id`` (``KeyError`` if none)."""
+    store, s = _open(path)
+    d = _read(store, s, "runs", sorted(s.committed), columns=["run_id", "chunk"],
+              filter=pc.field("run_id") == run_id)  # fmt: skip
+    if d is None or d.num_rows == 0:
+        raise KeyError(f"run {run_id!r} is not in a finished chunk of {store.path}")
+    return store, s, d.column("chunk")[0].as_py()
+
+
+def load_snapshots(path: str | os.PathLike, run_id: str) -> Snapshots:
+    """The weight snapshots of one run (trained with ``snapshot_every > 0``).
+
+    Returns
+    -------
+    Snapshots
+        ``steps`` (int64, (n,)) and ``params`` ((n, n_params), the run's dtype, packed;
+        :meth:`Snapshots.weights` unpacks one).
+
+    Raises
+    ------
+    KeyError
+        The run is not in a committed chunk of the store.
+    ValueError
+        The run took no snapshots (``snapshot_every`` was 0).
+    """
+    store, s, chunk = _chunk_of(path, run_id)
+    data = read_part(store, "params", s.committed[chunk])
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        key = f"{run_id}/{SNAPSHOT_PARAMS}"
+        if key not in z.files:
+            raise ValueError(
+                f"run {run_id} of {store.path} has no weight snapshots (it was trained with "
+                "snapshot_every=0); sweep it again with snapshot_every=K (--snapshot-every K)"
+            )
+        return Snapshots(z[f"{run_id}/{SNAPSHOT_STEPS}"], z[key])

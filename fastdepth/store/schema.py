@@ -38,9 +38,13 @@ __all__ = [
 ]
 
 FORMAT = "fastdepth-sweep-store"
-# 2: runs gained residual_init, final_output_std and collapsed. Parts of an older store
-# still load (missing columns read as null) but are never mixed with newer parts.
-SCHEMA_VERSION = 2
+# 2: runs gained residual_init, final_output_std and collapsed.
+# 3: unit states by activation: dead_* / born_dead for the ReLU family only (schema 2
+#    measured z <= 0 for every activation), saturated_* / born_saturated for tanh and
+#    sigmoid (runs, layers); runs gained snapshot_every (weight snapshots in params).
+# Parts of an older store still load (missing columns read as null, schema-2 dead
+# fractions of non-ReLU runs as missing: see read.py) but are never mixed with newer parts.
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 LOCK = "sweep.lock"
 DONE = "done"
@@ -99,7 +103,9 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
     "layer_grad_norm_mean:list[float] layer_grad_norm_cv:list[float] "
     "layer_grad_norm_init:list[float] signal_norm_init:list[float] up_fraction tv_ratio "
     "dead_frac_init dead_frac_init_max dead_frac_end layer_dead_init:list[float] "
-    "layer_dead_end:list[float] born_dead:bool final_output_std collapsed:bool"
+    "layer_dead_end:list[float] born_dead:bool final_output_std collapsed:bool "
+    "saturated_frac_init saturated_frac_init_max saturated_frac_end "
+    "layer_saturated_init:list[float] layer_saturated_end:list[float] born_saturated:bool"
 )
 
 
@@ -125,15 +131,16 @@ CURVES_SCHEMA = _schema(
     "curves",
     [("run_id", pa.string()), ("step", pa.int64()), *((c, pa.float64()) for c in CURVE_METRICS)],
 )
-# The per-layer series: curves columns <metric>_<k>; dead / act_sq for hidden layers only.
-LAYER_METRICS = ("grad_norm", "dead", "act_sq")
+# The per-layer series: curves columns <metric>_<k>; dead / act_sq / saturated for hidden
+# layers only (dead for the ReLU family, saturated for tanh and sigmoid, else NaN).
+LAYER_METRICS = ("grad_norm", "dead", "act_sq", "saturated")
 LAYERS_SCHEMA = _schema(
     "layers",
     [
         ("run_id", pa.string()),
         ("step", pa.int64()),
         ("layer", pa.int64()),  # 0 = first hidden layer, depth = output layer
-        *((m, pa.float64()) for m in LAYER_METRICS),  # dead, act_sq NaN for the output layer
+        *((m, pa.float64()) for m in LAYER_METRICS),  # NaN but grad_norm for the output layer
     ],
 )
 TIMING_SCHEMA = _schema(
