@@ -8,6 +8,8 @@ and the kernels' packed format. It holds no numeric loop: the compiled
 from __future__ import annotations
 
 import functools
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -271,8 +273,33 @@ def _curves(tel: Telemetry, tl: TelemetryLayout) -> pd.DataFrame:
     return df
 
 
+def _progress_bar(show: bool | None, runs: list[RunConfig], backend: str):
+    """A tqdm bar over ``runs`` on stderr (``None`` when not shown), after the compile notice.
+
+    ``show=None``: only when someone watches stderr (a terminal or a Jupyter kernel). The
+    trainer is compiled first (or loaded from Numba's disk cache), saying so when that
+    takes more than a few seconds, so that the bar's rate is the trainer's.
+    """
+    from .runner.progress import interactive
+
+    if not (interactive() if show is None else bool(show)):
+        return None
+    from tqdm import tqdm
+
+    if backend == "compiled":
+        from .runner.chunks import warm_up
+
+        warm_up({r.dtype for r in runs}, lambda msg: print(msg, file=sys.stderr, flush=True))
+    return tqdm(total=len(runs), unit=" runs", desc="train_many", file=sys.stderr,
+                dynamic_ncols=True)  # fmt: skip
+
+
 def train_many(
-    runs: Iterable[RunConfig], threads: int | None = None, backend: str = "compiled"
+    runs: Iterable[RunConfig],
+    threads: int | None = None,
+    backend: str = "compiled",
+    *,
+    progress: bool | None = None,
 ) -> list[RunResult]:
     """Train many networks at once; results in the order of ``runs``.
 
@@ -283,12 +310,18 @@ def train_many(
         Threads for this call (default: Numba's current setting, i.e. all cores).
     backend : {"compiled", "reference"}
         ``"reference"`` runs the plain NumPy twin (slow; for checking).
+    progress : bool, optional
+        A progress bar on stderr, and a one-line notice while the trainer compiles on
+        first use (~20 s once; Numba caches it on disk). Default: when stderr is a
+        terminal or a Jupyter kernel; ``False`` silences both, ``True`` forces them.
 
     Returns
     -------
     list of RunResult
         One per run. A run is the same run whatever its neighbours or the thread
         count: its initial weights and mini-batch order come from its own config.
+        :func:`fastdepth.frame` turns them into the long format of
+        :func:`fastdepth.load_curves`.
     """
     runs = list(runs)
     if not runs:
@@ -297,6 +330,16 @@ def train_many(
     if bad is not None:
         raise ConfigError(f"train_many takes RunConfig objects (or a Grid), got {bad!r:.80}")
     check_memory(runs)  # before any allocation: say how much and which knob to turn
+    bar = _progress_bar(progress, runs, backend)
+    try:
+        return _train_all(runs, threads, backend, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _train_all(runs: list[RunConfig], threads: int | None, backend: str, bar) -> list[RunResult]:
+    lock = threading.Lock()  # the bar is updated from the trainer threads
     results: list[RunResult | None] = [None] * len(runs)
     by_dtype: dict[str, list[int]] = {}
     for i, r in enumerate(runs):
@@ -312,6 +355,9 @@ def train_many(
             # threads keep training: this Python work is then not a serial tail.
             for k in ks:
                 done[int(k)] = unpack_one(batch, int(k), backend)
+            if bar is not None:
+                with lock:
+                    bar.update(len(ks))
 
         wall = run_batch(batch, threads=threads, backend=backend, on_done=unpack)
         _share_wall_time(batch, done, wall)  # type: ignore[arg-type]
@@ -320,6 +366,6 @@ def train_many(
     return results  # type: ignore[return-value]
 
 
-def train(run: RunConfig, backend: str = "compiled") -> RunResult:
-    """Train one network (see :func:`train_many`)."""
-    return train_many([run], threads=1, backend=backend)[0]
+def train(run: RunConfig, backend: str = "compiled", *, progress: bool | None = False) -> RunResult:
+    """Train one network (see :func:`train_many`; no progress bar unless asked)."""
+    return train_many([run], threads=1, backend=backend, progress=progress)[0]

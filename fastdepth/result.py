@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +84,17 @@ class RunResult:
     def diverged(self) -> bool:
         """True when training stopped on a non-finite loss or gradient."""
         return self.status == "diverged"
+
+    def to_frame(self, attach: Sequence[str] = (), layers: bool = False) -> pd.DataFrame:
+        """This run's curves in the long format of :func:`fastdepth.load_curves`.
+
+        The same columns, dtypes and rows ``load_curves(store, run_id=self.run_id,
+        attach=attach)`` gives for a store holding this run (``layers=True``: those of
+        :func:`fastdepth.load_layers`). :func:`fastdepth.frame` does it for many runs.
+        """
+        from .store import frame
+
+        return frame([self], attach=list(attach), layers=layers)
 
     def predict_logits(self, X: np.ndarray) -> np.ndarray:
         """Outputs of the trained network for inputs ``X`` (n, n_in): float array (n,)."""

@@ -162,12 +162,12 @@ def warm_up(dtypes: set[str], note: Callable[[str], None] | None = None) -> floa
         return 0.0
     from fastdepth.engine import train_many
 
-    msg = "compiling the trainer (first use only; cached on disk afterwards, ~30 s)..."
+    msg = "compiling the trainer (first use only; ~20-30 s, cached on disk afterwards)..."
     with _PROCESS_LOCK, _after(WARM_NOTE_AFTER, note and (lambda: note(msg))):
         t = time.perf_counter()
         for dt in sorted(todo - _READY):
             tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt)
-            train_many([tiny], threads=1)
+            train_many([tiny], threads=1, progress=False)
             _READY.add(dt)
         took = time.perf_counter() - t
     if note is not None and took > WARM_NOTE_AFTER:
@@ -238,7 +238,7 @@ def train_chunk(task: ChunkTask) -> ChunkParts:
 
     used = threads if threads is not None else numba.get_num_threads()
     t = time.perf_counter()
-    results = train_many(runs, threads=threads)
+    results = train_many(runs, threads=threads, progress=False)  # the sweep shows progress
     seconds = time.perf_counter() - t
     t = time.perf_counter()
     parts = encode_chunk(results, task.start, task.chunk, seconds, used)

@@ -25,6 +25,7 @@ __all__ = [
     "eta_cost",
     "fmt_bytes",
     "hms",
+    "interactive",
 ]
 
 # FLOP-equivalents of the fixed work per (sample, step, layer) of training (activations,
@@ -32,6 +33,16 @@ __all__ = [
 ETA_LAYER_STEP_FLOPS = 1800.0
 # Plain progress lines (no terminal) at most this often.
 LINE_INTERVAL = 10.0
+
+
+def interactive() -> bool:
+    """Whether someone watches stderr: a terminal, or a Jupyter / IPython kernel."""
+    try:
+        if sys.stderr.isatty():
+            return True
+    except (AttributeError, ValueError):  # replaced or closed stderr
+        return False
+    return "ipykernel" in sys.modules
 
 
 def hms(seconds: float) -> str:
@@ -93,7 +104,7 @@ class Progress:
         self.session_runs, self.session_cost = 0, 0.0
         self.t0 = time.perf_counter()
         self.last_line = -math.inf
-        self.mode = "off" if console.quiet else ("bar" if sys.stderr.isatty() else "lines")
+        self.mode = "off" if console.quiet else ("bar" if interactive() else "lines")
         if self.mode == "bar":
             from tqdm import tqdm
 

@@ -8,6 +8,7 @@ existing store, the same warm-up and the same commit loop (:func:`.chunks.run_ch
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from fastdepth.config import Grid, RunConfig
 from fastdepth.config.cost import available_memory
-from fastdepth.store import Store, StoreError, chunk_bounds
+from fastdepth.store import Store, StoreCorruptWarning, StoreError, chunk_bounds
 
 from . import chunks
 from .inputs import check_out, check_reachable, manifest_errors
@@ -27,8 +28,10 @@ __all__ = [
     "Plan",
     "UsageError",
     "chunk_memory",
+    "grid_shape",
     "open_store",
     "plan",
+    "prepare",
     "train_chunks",
 ]
 
@@ -257,6 +260,44 @@ def open_store(
     store.add_session(threads, command)
     done = set(store.done_chunks())
     return [(k, a, b) for k, (a, b) in enumerate(store.chunks()) if k not in done]
+
+
+def grid_shape(grid: Grid) -> str:
+    """``'dataset[2] x depth[5] x seed[10]'``: the grid's varied axes and their lengths."""
+    vals = grid.values
+    return " x ".join(f"{k}[{len(vals[k])}]" for k in grid.axes) or "a single run"
+
+
+def prepare(
+    store: Store, p: Plan, threads: int, command: Sequence[str] | None, console: Console
+) -> list[tuple[int, int, int]]:
+    """With the lock held: create or check the store, clean up; the chunks left to train.
+
+    :func:`open_store`, with what it finds said on the console: damaged chunks (trained
+    again), how far a resumed store got, and what the session will train.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreCorruptWarning)
+        todo = open_store(store, p.grid, p.chunk_size, threads, command, note=console.note)
+    for w in caught:  # a damaged chunk is trained again: say which and why, on the console
+        if issubclass(w.category, StoreCorruptWarning):
+            console.note(f"warning: {w.message}", force=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    bounds = store.chunks()
+    n_todo = sum(b - a for _, a, b in todo)
+    if len(todo) < len(bounds):
+        console.note(
+            f"resuming {p.path}: {len(bounds) - len(todo)}/{len(bounds)} chunks done "
+            f"({len(p.grid) - n_todo}/{len(p.grid)} runs), {len(todo)} to go"
+        )
+    plural = "s" if len(bounds) != 1 else ""
+    where = f"on Dask {p.scheduler}" if p.scheduler else f"{threads} threads"
+    console.note(
+        f"sweep: {len(p.grid)} runs ({grid_shape(p.grid)}) in {len(bounds)} chunk{plural} of "
+        f"up to {p.chunk_size}, {where} -> {p.path}"
+    )
+    return todo
 
 
 def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], console: Console) -> bool:

@@ -313,11 +313,9 @@ def _varied(runs: pa.Table) -> list[str]:
         if c in names and pc.count_distinct(runs.column(c), mode="all").as_py() > 1
     ]
     if "widths" in out and {"depth", "width"} <= set(names):
+        widths, width, depth = (runs.column(c).to_pylist() for c in ("widths", "width", "depth"))
         uniform = all(
-            w == ",".join([str(width)] * depth)
-            for w, width, depth in zip(
-                *(runs.column(c).to_pylist() for c in ("widths", "width", "depth"))
-            )  # fmt: skip
+            w == ",".join([str(k)] * d) for w, k, d in zip(widths, width, depth, strict=True)
         )
         if uniform:
             out.remove("widths")
@@ -352,12 +350,14 @@ def _load_long(
         metas.append(RUNS_SCHEMA.empty_table().select(need) if d is None else d)
     if attach is None:  # the fields that vary among the runs of the store(s)
         attach = _varied(pa.concat_tables(metas))
-    frames, seen, n_selected = [], set(), 0
+    frames, seen, n_selected, n_again = [], set(), 0, 0
     for (store, s), meta in zip(opened, metas, strict=True):
         mask = matching(meta, filters)
         if merged and seen:  # a run of an earlier store is not read again
-            mask &= ~np.isin(np.asarray(meta.column("run_id").to_pylist(), dtype=object),
-                             list(seen))  # fmt: skip
+            again = np.isin(np.asarray(meta.column("run_id").to_pylist(), dtype=object),
+                            list(seen))  # fmt: skip
+            n_again += int((mask & again).sum())
+            mask &= ~again
         sel = meta.filter(pa.array(mask))
         ids = sel.column("run_id")
         seen.update(ids.to_pylist())
@@ -372,6 +372,12 @@ def _load_long(
         if table == "layers" and _schema_version(store) < 3:
             df = _mask_legacy(df, _legacy_units(store, sel))
         frames.append(_attach(df, sel, attach))
+    if n_again:
+        warnings.warn(
+            f"load_{table}: {n_again} runs are in more than one store; each is kept once, from "
+            "the first store that holds it (a run's results depend only on its config)",
+            stacklevel=4,
+        )
     if filters and n_selected == 0:
         where = "load_curves" if table == "curves" else f"load_{table}"
         warn_no_match(pa.concat_tables(metas), filters, where, stacklevel=4)

@@ -28,10 +28,21 @@ Modules:
 =============  ==============================================================
 
 Training itself is :mod:`fastdepth.runner`, shared with :mod:`fastdepth.distributed`.
+
+From Python the module is itself the call (:func:`fastdepth.runner.library.sweep`)::
+
+    import fastdepth as fd
+    store = fd.sweep(grid, "runs/study", threads=2)     # same store and summary as the CLI
+    runs = fd.load(store)
 """
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
+from fastdepth.runner.library import sweep as _sweep
 from fastdepth.runner.session import DEFAULT_CHUNK_SIZE, Plan, UsageError
 
 from .args import PROG, build_grid, default_out, make_parser
@@ -54,3 +65,18 @@ __all__ = [
     "make_parser",
     "plan",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``fastdepth.sweep`` is both this package (``python -m fastdepth.sweep``) and the
+    function ``fastdepth.sweep(grid, out, ...)``. A function of that name in
+    ``fastdepth/__init__.py`` would be replaced by the package whenever something imports
+    ``fastdepth.sweep.<module>`` (the import system sets the attribute), so the package
+    is made callable instead."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+__call__ = _sweep  # for help() and introspection: the signature and docs of the call

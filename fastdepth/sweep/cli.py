@@ -9,18 +9,23 @@ import argparse
 import shlex
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from fastdepth.config import ConfigError, Grid
 from fastdepth.runner.inputs import make_dir
 from fastdepth.runner.progress import Console, Interrupted, fmt_bytes, hms
-from fastdepth.runner.session import Plan, UsageError, chunk_memory, open_store, train_chunks
+from fastdepth.runner.session import (
+    Plan,
+    UsageError,
+    chunk_memory,
+    grid_shape,
+    prepare,
+    train_chunks,
+)
 from fastdepth.runner.session import plan as _plan
 from fastdepth.store import (
     Store,
-    StoreCorruptWarning,
     StoreError,
     chunk_bounds,
     load,
@@ -60,11 +65,6 @@ def plan(args: argparse.Namespace) -> Plan:
     )  # fmt: skip
 
 
-def _shape(grid: Grid) -> str:
-    vals = grid.values
-    return " x ".join(f"{k}[{len(vals[k])}]" for k in grid.axes) or "a single run"
-
-
 def _fixed(grid: Grid) -> str:
     out = []
     for k, v in grid.values.items():
@@ -95,7 +95,7 @@ def _dry_run(p: Plan) -> str:
     secs = grid.estimate_seconds(EST_GFLOPS) * flops / max(grid.estimated_flops(), 1)
     lines = [
         "dry run: nothing is trained or written",
-        f"grid:     {len(grid)} runs = {_shape(grid)}",
+        f"grid:     {len(grid)} runs = {grid_shape(grid)}",
         f"fixed:    {_fixed(grid)}",
         f"store:    {where}",
         f"chunks:   {len(bounds)} of up to {p.chunk_size} runs, "
@@ -119,32 +119,6 @@ def _resume_hint(p: Plan) -> str:
     if p.scheduler is not None:
         cmd += f" --scheduler {shlex.quote(p.scheduler)}"
     return cmd
-
-
-def _prepare(store: Store, p: Plan, threads: int, command: list[str], console: Console):
-    """With the lock held: create or check the store, clean up; the chunks left to train."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StoreCorruptWarning)
-        todo = open_store(store, p.grid, p.chunk_size, threads, command, note=console.note)
-    for w in caught:  # a damaged chunk is trained again: say which and why, on the console
-        if issubclass(w.category, StoreCorruptWarning):
-            console.note(f"warning: {w.message}", force=True)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    bounds = store.chunks()
-    n_todo = sum(b - a for _, a, b in todo)
-    if len(todo) < len(bounds):
-        console.note(
-            f"resuming {p.path}: {len(bounds) - len(todo)}/{len(bounds)} chunks done "
-            f"({len(p.grid) - n_todo}/{len(p.grid)} runs), {len(todo)} to go"
-        )
-    plural = "s" if len(bounds) != 1 else ""
-    where = f"on Dask {p.scheduler}" if p.scheduler else f"{threads} threads"
-    console.note(
-        f"sweep: {len(p.grid)} runs ({_shape(p.grid)}) in {len(bounds)} chunk{plural} of up "
-        f"to {p.chunk_size}, {where} -> {p.path}"
-    )
-    return todo
 
 
 def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float) -> int:
@@ -173,7 +147,7 @@ def _run(p: Plan, args: argparse.Namespace, argv: Sequence[str], t_start: float)
                 f"note: took over the stale lock of {p.path} (pid {lock.stale.get('pid')} "
                 f"on {lock.stale.get('host')} is no longer running)"
             )
-        todo = _prepare(store, p, threads, command, console)
+        todo = prepare(store, p, threads, command, console)
         if todo and not train_chunks(store, p, todo, console):
             return _interrupted(store, p, console, 130)
         table = summary_table(load(p.path, timing=False))

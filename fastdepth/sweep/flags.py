@@ -106,8 +106,11 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("--batch-size", "batch_size", "minibatch size, or full (none) for full-batch descent"),
     ("--epochs", "epochs", "passes over the training set"),
     ("--log-every", "log_every", "record loss and gradient norms every N steps"),
-    ("--eval-every", "eval_every", "evaluate accuracy, dead units, activations every N steps"),
+    ("--eval-every", "eval_every", "evaluate accuracy, dead / saturated units, activations every "
+     "N steps"),
     ("--dtype", "dtype", f"float types: {_names(DTYPES)}"),
+    ("--snapshot-every", "snapshot_every", "keep all the weights every N steps, for "
+     "python -m fastdepth.report --animate RUN (0: off; memory and store grow with it)"),
 )  # fmt: skip
 
 _EXAMPLE = {"int": "1,2,4 or 1:8", "float": "0.1,0.5", "str": "a,b"}
