@@ -14,6 +14,7 @@ import numpy as np
 from . import kernels
 from .config import RunConfig
 from .kernels import reference
+from .kernels.vocab import units_of
 
 BACKENDS = {"compiled": kernels, "reference": reference}
 
@@ -76,3 +77,34 @@ def predict(
         flat = run.layout().pack(params, dtype=np.asarray(params[0][0]).dtype)
     XT = np.ascontiguousarray(np.asarray(X, dtype=flat.dtype).T)
     return network_outputs(run, flat, XT).copy()
+
+
+def unit_fractions(run: RunConfig, params: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+    """Per hidden layer, the share of units in the unit state of ``run``'s activation.
+
+    Dead units for the ReLU family (:func:`fastdepth.kernels.dead_fractions`), saturated
+    units for tanh and sigmoid (:func:`fastdepth.kernels.saturated_fractions`), on the
+    inputs ``X``; None for an activation with neither (``vocab.Activation.units``).
+
+    Parameters
+    ----------
+    run : RunConfig
+    params : ndarray, shape (n_params,)
+        Packed parameters (their dtype is used).
+    X : array_like, shape (n, n_in)
+        Points, one per row.
+
+    Returns
+    -------
+    ndarray, float64, shape (depth,), or None
+    """
+    units = units_of(run.activation)
+    if units == "none":
+        return None
+    XT = np.ascontiguousarray(np.asarray(X, dtype=params.dtype).T)
+    layout = run.layout()
+    Z, H = kernels.forward(params, layout, XT, run.activation, alpha=run.effective_alpha,
+                           residual=run.rblock)  # fmt: skip
+    if units == "dead":
+        return kernels.dead_fractions(Z, layout)[0]
+    return kernels.saturated_fractions(H, layout, run.activation)[0]

@@ -59,7 +59,7 @@ MAX_CONDITIONS = 4
 DPI = 200
 # The figures, their titles and captions, in the order of the report (fastdepth.plots.FIGURES).
 FIGURES = plots.FIGURES
-_OWN_FILE = re.compile(r"^(" + "|".join(FIGURES) + r")__.+\.(png|svg)$")
+_OWN_FILE = re.compile(r"^(" + "|".join(FIGURES) + r")__.+\.(png|svg)$|^animation__\w+\.(gif|mp4)$")
 
 
 @dataclass
@@ -206,6 +206,8 @@ def write_report(
     svg: bool = False,
     dpi: int = DPI,
     log: Callable[[str], None] | None = None,
+    animate: Sequence[str | int] = (),
+    animate_format: str = "gif",
 ) -> Report:
     """Draw every figure of a store and write ``report.md``.
 
@@ -221,6 +223,12 @@ def write_report(
         PNG resolution.
     log : callable, optional
         Called with one line per figure written or skipped.
+    animate : sequence of str or int
+        Runs (run ids, unique prefixes, or run indices) trained with ``snapshot_every > 0``
+        whose training to write as ``figures/animation__<run_id>.<animate_format>``
+        (:func:`fastdepth.plots.boundary_animation`), shown in a section of their own.
+    animate_format : {'gif', 'mp4'}
+        GIF (Pillow; the report shows it inline) or MP4 (needs ffmpeg; linked).
 
     Returns
     -------
@@ -234,8 +242,9 @@ def write_report(
     path = Path(path)
     manifest = load_manifest(path)
     out_dir = Path(out) if out is not None else path
-    w = _Writer(out_dir, svg=svg, dpi=dpi, say=log or (lambda _: None))
     runs = load(path, timing=False)
+    films = [plots.animation_target(runs, r, animate_format) for r in animate]  # checked first
+    w = _Writer(out_dir, svg=svg, dpi=dpi, say=log or (lambda _: None))
     md: list[str] = [f"# fastdepth report: {path.resolve().name}", ""]
     versions = manifest.get("versions", {})
     head = (f"Store `{path}`: {len(runs)} of {manifest.get('n_runs', len(runs))} runs "
@@ -252,6 +261,15 @@ def write_report(
             w.skip(name, "no finished runs")
     else:
         md += _draw_all(path, runs, w)
+    if films:
+        md += ["## Training animations", "", plots.ANIMATION_CAPTION, ""]
+        for row, name in films:
+            file = w.fig_dir / name
+            plots.boundary_animation(path, row["run_id"], file)
+            w.written.add(file)
+            w.report.figures.append(file)
+            w.say(f"  {file}")
+            md += [plots.animation_markdown(row, file.relative_to(out_dir).as_posix()), ""]
     md += ["## Could not draw", ""]
     if w.report.skipped:
         md += [f"- **{name}**: {reason}" for name, reason in w.report.skipped]
@@ -397,6 +415,17 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dpi", type=int, default=DPI, help=f"PNG resolution (default: {DPI})")
     p.add_argument("--quiet", action="store_true", help="print only the report path")
+    p.add_argument("--animate", action="append", default=[], metavar="RUN",
+                   help="also write RUN's decision boundary (or fitted function) over training "
+                   "as figures/animation__<run_id>.gif, with its loss curve and dead / saturated "
+                   "units; RUN is a run id (or a unique prefix) or a run_index of a run swept "
+                   "with --snapshot-every (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--animate-format",
+        choices=("gif", "mp4"),
+        default="gif",
+        help="gif (default, shown in report.md) or mp4 (needs ffmpeg)",
+    )
     return p
 
 
@@ -440,7 +469,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             store = Store(path)
             store.grid()
             store.chunks()
-            rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log)
+            animate = [int(r) if r.isdigit() else r for r in args.animate]
+            try:  # inside: manifest_errors would take the bad --animate for a bad manifest
+                rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log,
+                                   animate=animate, animate_format=args.animate_format)  # fmt: skip
+            except plots.AnimationError as e:  # no such run, no snapshots, no ffmpeg
+                print(f"error: --animate: {e}", file=sys.stderr)
+                return 2
     except (StoreError, ConfigError, OSError) as e:  # a broken manifest, an unwritable --out
         where = getattr(e, "filename", None)
         reason = getattr(e, "strerror", None)

@@ -27,18 +27,21 @@ STORES: dict[str, list[str]] = {
                "--activations", "identity", "--lrs", "100"],
     # one depth, one seed
     "single": ["--datasets", "circle", "--depths", "2", "--seeds", "1"],
+    # relu next to tanh (dead units, saturated units), with weight snapshots
+    "snap": ["--datasets", "moons", "--depths", "1,2", "--seeds", "2",
+             "--activations", "relu,tanh", "--inits", "xavier", "--snapshot-every", "5"],
 }  # fmt: skip
 # Study shapes whose reports must lay out cleanly (test_figure_layout.py), besides "single"
 # (one depth, one seed).
 SHAPES: dict[str, list[str]] = {
     # one dataset, 8 depths, tanh + Adam at 3 rates: the best rate differs by depth, and
-    # some seeds collapse (constant output) at lr 1
+    # some seeds collapse (constant output) at lr 1; weight snapshots
     "one8": ["--datasets", "spirals", "--depths", "1,2,3,4,5,6,7,8", "--seeds", "2",
              "--activations", "tanh", "--inits", "xavier", "--optimizers", "adam",
-             "--lrs", "0.01,0.1,1"],
-    # 16 depths
+             "--lrs", "0.01,0.1,1", "--snapshot-every", "10"],
+    # 16 depths, weight snapshots
     "d16": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 17))),
-            "--seeds", "2"],
+            "--seeds", "2", "--snapshot-every", "10"],
     # more depths than colours: the curves are drawn per group of depths
     "d20": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 21))),
             "--seeds", "1"],

@@ -46,11 +46,21 @@ Modules: :mod:`~fastdepth.plots.grid` (what a grid varied, how values read),
 :mod:`~fastdepth.plots.select` (runs per panel, statistics over seeds),
 :mod:`~fastdepth.plots.curves`, :mod:`~fastdepth.plots.layers`,
 :mod:`~fastdepth.plots.vs_depth`, :mod:`~fastdepth.plots.lr`,
-:mod:`~fastdepth.plots.boundaries` (the figures), :mod:`~fastdepth.plots.registry`.
+:mod:`~fastdepth.plots.boundaries`, :mod:`~fastdepth.plots.snapshots` (the figures),
+:mod:`~fastdepth.plots.animate` (one run's training as a GIF / MP4:
+:func:`boundary_animation`), :mod:`~fastdepth.plots.registry`.
 """
 
 from __future__ import annotations
 
+from .animate import (
+    ANIMATION_CAPTION,
+    AnimationError,
+    animation_markdown,
+    animation_target,
+    boundary_animation,
+    save_animation,
+)
 from .boundaries import decision_boundaries, representative_runs
 from .curves import grad_norm_curves, loss_curves
 from .grid import (
@@ -61,14 +71,17 @@ from .grid import (
     grid_info,
     varied_text,
 )
-from .layers import dead_units, layer_grad_profile
+from .layers import dead_units, layer_grad_profile, saturated_units
 from .layout import figure_notes
 from .lr import best_lr, lr_heatmaps, select_best_lr
 from .registry import FIGURES, FigureSpec
+from .snapshots import unit_history, units_over_training
 from .style import MAX_DEPTHS, STYLE, depth_groups, depth_palette
 from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
 
 __all__ = [
+    "ANIMATION_CAPTION",
+    "AnimationError",
     "FIGURES",
     "MAX_DEPTHS",
     "STYLE",
@@ -76,7 +89,10 @@ __all__ = [
     "FigureSpec",
     "GridInfo",
     "accuracy_vs_depth",
+    "animation_markdown",
+    "animation_target",
     "best_lr",
+    "boundary_animation",
     "dead_units",
     "decision_boundaries",
     "depth_groups",
@@ -92,6 +108,10 @@ __all__ = [
     "lr_heatmaps",
     "oscillation_vs_depth",
     "representative_runs",
+    "save_animation",
+    "saturated_units",
     "select_best_lr",
+    "unit_history",
+    "units_over_training",
     "varied_text",
 ]

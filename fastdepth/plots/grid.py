@@ -19,7 +19,7 @@ import pandas as pd
 from ..store import CONFIG_COLUMNS
 
 # Grid fields not worth a title (bookkeeping / defaults that do not change the experiment).
-_QUIET = {"n_test", "data_seed", "eps", "log_every", "eval_every", "seed"}
+_QUIET = {"n_test", "data_seed", "eps", "log_every", "eval_every", "seed", "snapshot_every"}
 
 
 class CannotDraw(ValueError):

@@ -1,8 +1,8 @@
-"""Per-layer figures: gradient norms from the output back to the input, and dead units."""
+"""Per-layer figures: gradient norms from the output back to the input, dead / saturated units."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib as mpl
@@ -11,8 +11,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..kernels.vocab import ACTIVATIONS, units_of
 from ..metrics import wilson_interval
-from .grid import step_label
+from .grid import CannotDraw, step_label
 from .layout import (
     add_note,
     depth_axis,
@@ -143,46 +144,67 @@ def layer_grad_profile(
     return fig
 
 
-@styled
-def dead_units(
-    runs: pd.DataFrame,
-    layers: pd.DataFrame | None = None,
-    *,
-    palette: Mapping[int, Any] | None = None,
-) -> Figure:
-    """Dead hidden units per layer at init and at the end, and the born-dead share, by depth.
+# What the unit-state figures say for each measure (vocab.Activation.units).
+_UNITS_TEXT = {
+    "dead": {"state": "dead", "title": "Dead hidden units by depth"},
+    "saturated": {"state": "saturated", "title": "Saturated hidden units by depth"},
+}
+# The criterion as the subtitle states it, per activation (vocab.Activation.units_doc says
+# what it means for each).
+_CRITERION = {"relu": "z <= 0", "leaky_relu": "z <= 0", "tanh": "|h| > 0.99",
+              "sigmoid": "|2h - 1| > 0.99"}  # fmt: skip
 
-    Rows 1-2: the fraction of units of each hidden layer that are dead (pre-activation
-    <= 0 on every training input; layer 1 = next to the input), mean over seeds, at
-    initialisation and at the end of training (diverged runs left out). Row 3: the share
-    of runs *born dead* (some hidden layer entirely dead at init, so the output is constant
-    and nothing trains), with its Wilson 95% interval and the count on each bar. With
-    ``layers``, a 4th row shows the dead fraction of all hidden units during training (mean
-    over seeds).
 
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        Runs table.
-    layers : pandas.DataFrame, optional
-        Layers table, for the dead fraction during training.
-    palette : mapping depth -> colour, optional
+def _definition(state: str, acts: Sequence[str]) -> str:
+    """``'dead = z <= 0 on every training input'`` for the activations drawn."""
+    parts = {}
+    for a in acts:
+        parts.setdefault(_CRITERION.get(a, ACTIVATIONS.entry(a).units_doc), []).append(a)
+    if len(parts) == 1:
+        return f"{state} = {next(iter(parts))} on every training input"
+    each = ", ".join(f"{'/'.join(a)} {c}" for c, a in parts.items())
+    return f"{state} = {each} on every training input"
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    info, pal = setup(runs, palette)
-    conds = conditions(runs, info)
+
+def units_runs(runs: pd.DataFrame, units: str) -> pd.DataFrame:
+    """The runs whose activation is measured by ``units`` (``'dead'`` or ``'saturated'``)."""
+    acts = runs["activation"].map(lambda a: units_of(a) if a in ACTIVATIONS else "none")
+    return runs[acts == units]
+
+
+def units_skip(units: str) -> Callable[[pd.DataFrame, Any], str | None]:
+    """The registry's ``applies`` check of the ``units`` figure: why no run has that state."""
+
+    def reason(runs: pd.DataFrame, info: Any) -> str | None:
+        if len(units_runs(runs, units)):
+            return None
+        have = ", ".join(dict.fromkeys(runs["activation"].tolist()))
+        fits = ", ".join(ACTIVATIONS.where(units=units))
+        return f"{units} units are measured for {fits} only, and these runs use {have}"
+
+    return reason
+
+
+def _unit_states(runs, layers, palette, units: str) -> Figure:
+    text = _UNITS_TEXT[units]
+    state = text["state"]
+    own = units_runs(runs, units)
+    if len(own) == 0:
+        raise CannotDraw(units_skip(units)(runs, None))
+    info, pal = setup(own, palette)
+    conds = conditions(own, info)
     nrows = 4 if layers is not None else 3
     ratios = [1.0] * (nrows - 1) + [0.7]
-    fig, axes = new_figure(nrows, len(conds), "Dead hidden units by depth", info,
-                           name="dead_units", height_ratios=ratios)  # fmt: skip
+    fig, axes = new_figure(nrows, len(conds), text["title"], info,
+                           extra=f"; {_definition(state, list(dict.fromkeys(own['activation'])))}",
+                           name=f"{state}_units", height_ratios=ratios)  # fmt: skip
+    if len(own) < len(runs):
+        add_note(fig, f"{len(runs) - len(own)} runs of activations without {state} units left out")
     top = 0.0  # the fraction rows share one y range, fitted to the data
     fraction_axes: list[Axes] = []
     for j, (label, g) in enumerate(conds):
-        for i, (col, when) in enumerate((("layer_dead_init", "at init"),
-                                        ("layer_dead_end", "at the end"))):  # fmt: skip
+        for i, (col, when) in enumerate(((f"layer_{state}_init", "at init"),
+                                        (f"layer_{state}_end", "at the end"))):  # fmt: skip
             ax = axes[i, j]
             if i == 0:
                 panel_title(ax, label, g, info)
@@ -209,19 +231,19 @@ def dead_units(
                 continue
             fraction_axes.append(ax)
             ax.set_xlabel("hidden layer (1 = next to the input)")
-            ax.set_ylabel(f"dead fraction\n{when} (mean)")
+            ax.set_ylabel(f"{state} fraction\n{when} (mean)")
             ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
         if layers is not None:
             ax = axes[2, j]
             drawn = 0
             for d in info.depths:
                 ok = not_diverged(g[g["depth"] == d])
-                if len(ok) == 0:
+                if len(ok) == 0 or state not in layers.columns:
                     continue
-                sub = layers[layers["run_id"].isin(ok["run_id"]) & layers["dead"].notna()]
+                sub = layers[layers["run_id"].isin(ok["run_id"]) & layers[state].notna()]
                 if len(sub) == 0:
                     continue
-                per_run = sub.groupby(["run_id", "step"])["dead"].mean()
+                per_run = sub.groupby(["run_id", "step"])[state].mean()
                 curve = per_run.groupby("step").mean()
                 ax.plot(curve.index, curve.to_numpy(), color=pal[d], marker=".", ms=3)
                 top = max(top, float(curve.max()))
@@ -229,12 +251,13 @@ def dead_units(
             if drawn:
                 fraction_axes.append(ax)
                 ax.set_xlabel(step_label(info))
-                ax.set_ylabel("dead fraction, all\nhidden layers (mean)")
+                ax.set_ylabel(f"{state} fraction, all\nhidden layers (mean)")
             else:
                 empty_panel(ax, "nothing to draw")
         ax = axes[-1, j]
         unit, logx = depth_x(info.depths)
-        counts = {d: (int(gd["born_dead"].astype(bool).sum()), len(gd))
+        flag = g[f"born_{state}"].map(lambda v: bool(v) if v is not None and v == v else False)
+        counts = {d: (int(flag[gd.index].sum()), len(gd))
                   for d, gd in g.groupby("depth") if len(gd)}  # fmt: skip
         # the counts side by side if they fit, else upright
         upright = label_step(ax, [f"{k}/{n}" for k, n in counts.values()], 7) > 1
@@ -248,10 +271,64 @@ def dead_units(
                     rotation=90 if upright else 0)  # fmt: skip
         ax.set_ylim(0, 1.5 if upright else 1.2)
         ax.set_yticks([0, 0.5, 1])
-        ax.set_ylabel("share of runs\nborn dead")  # bars: Wilson 95% interval
+        ax.set_ylabel(f"share of runs\nborn {state}")  # bars: Wilson 95% interval
         depth_axis(ax, info.depths, logx)
     top = min(1.0, max(0.1, 1.15 * top))
     for ax in fraction_axes:
         ax.set_ylim(-0.03 * top, top)
     depth_legend(fig, pal, info)
     return fig
+
+
+@styled
+def dead_units(
+    runs: pd.DataFrame,
+    layers: pd.DataFrame | None = None,
+    *,
+    palette: Mapping[int, Any] | None = None,
+) -> Figure:
+    """Dead hidden units per layer at init and at the end, and the born-dead share, by depth.
+
+    For the ReLU family only (relu, leaky_relu: ``vocab.Activation.units == "dead"``;
+    runs of other activations are left out, and a figure of none raises
+    :class:`CannotDraw`). Rows 1-2: the fraction of units of each hidden layer that are
+    dead (pre-activation <= 0 on every training input; layer 1 = next to the input), mean
+    over seeds, at initialisation and at the end of training (diverged runs left out).
+    Row 3: the share of runs *born dead* (some hidden layer entirely dead at init, so the
+    output is constant and nothing trains), with its Wilson 95% interval and the count on
+    each bar. With ``layers``, a 4th row shows the dead fraction of all hidden units
+    during training (mean over seeds). :func:`saturated_units` is the same figure for
+    tanh and sigmoid.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Runs table.
+    layers : pandas.DataFrame, optional
+        Layers table, for the dead fraction during training.
+    palette : mapping depth -> colour, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    return _unit_states(runs, layers, palette, "dead")
+
+
+@styled
+def saturated_units(
+    runs: pd.DataFrame,
+    layers: pd.DataFrame | None = None,
+    *,
+    palette: Mapping[int, Any] | None = None,
+) -> Figure:
+    """Saturated hidden units per layer at init and at the end, and the born-saturated share.
+
+    :func:`dead_units` for the saturating activations (tanh, sigmoid): a unit is
+    saturated when its activation stays within 1% of the ends of its range on every
+    training input (tanh ``|h| > 0.99``, sigmoid ``|2h - 1| > 0.99``;
+    :data:`fastdepth.kernels.vocab.SATURATION`), so its derivative is below 2% of its
+    maximum everywhere and it passes almost no gradient back. *Born saturated*: some
+    hidden layer entirely saturated at init. Runs of other activations are left out.
+    """
+    return _unit_states(runs, layers, palette, "saturated")

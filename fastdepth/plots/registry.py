@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 from .boundaries import decision_boundaries
 from .curves import grad_norm_curves, loss_curves
 from .grid import GridInfo
-from .layers import dead_units, layer_grad_profile
+from .layers import dead_units, layer_grad_profile, saturated_units, units_skip
 from .lr import lr_heatmaps, no_lr_grid
+from .snapshots import no_snapshots, units_over_training
 from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
 
 # What a builder may ask for besides the runs table (keyword arguments of the builder).
@@ -140,13 +141,28 @@ _SPECS = (
     ),
     FigureSpec(
         "dead_units",
-        "Dead ReLU units",
-        "Fraction of dead units (pre-activation <= 0 on every training input) per hidden layer "
-        "at init and at the end, mean over seeds; the dead fraction of all hidden units during "
+        "Dead units (ReLU family)",
+        "Runs of relu and leaky_relu only. Fraction of dead units (pre-activation <= 0 on every "
+        "training input; for leaky_relu: a unit left on its alpha slope) per hidden layer at "
+        "init and at the end, mean over seeds; the dead fraction of all hidden units during "
         "training; and the share of runs born dead (a whole hidden layer dead at init), with "
         "its Wilson 95% interval.",
         dead_units,
         needs=("layers", "palette"),
+        applies=units_skip("dead"),
+        by_colour=True,
+    ),
+    FigureSpec(
+        "saturated_units",
+        "Saturated units (tanh, sigmoid)",
+        "Runs of tanh and sigmoid only. Fraction of saturated units (tanh |h| > 0.99, sigmoid "
+        "|2h - 1| > 0.99 on every training input: the derivative is below 2% of its maximum "
+        "on every input) per hidden layer at init and at the end, mean over seeds; the "
+        "saturated fraction of all hidden units during training; and the share of runs born "
+        "saturated (a whole hidden layer saturated at init), with its Wilson 95% interval.",
+        saturated_units,
+        needs=("layers", "palette"),
+        applies=units_skip("saturated"),
         by_colour=True,
     ),
     FigureSpec(
@@ -159,6 +175,18 @@ _SPECS = (
         lr_heatmaps,
         lr_grid=True,
         applies=no_lr_grid,
+    ),
+    FigureSpec(
+        "units_over_training",
+        "Dead / saturated units over training",
+        "From the weight snapshots (--snapshot-every) of the seed with the median test accuracy "
+        "of each depth: per hidden layer (1 = next to the input), the share of its units that "
+        "are dead (ReLU family) or saturated (tanh, sigmoid) on the training inputs, at every "
+        "snapshot. A row turning dark is a layer dying. `python -m fastdepth.report RUN_DIR "
+        "--animate RUN` writes one run's decision boundary over training as a GIF.",
+        units_over_training,
+        needs=("path", "palette"),
+        applies=no_snapshots,
     ),
     FigureSpec(
         "decision_boundaries",

@@ -210,7 +210,7 @@ def _dedupe_runs(frames: list[pd.DataFrame], paths: Sequence[Any], what: str) ->
         warnings.warn(
             f"{what}: {dropped} runs are in more than one store; each is kept once, from the "
             f"first store that holds it (a run's results depend only on its config)",
-            stacklevel=4,
+            stacklevel=3,
         )
 
 
@@ -256,7 +256,9 @@ def load(path: Paths, *, timing: bool = True, columns: Sequence[str] | None = No
         A part read differs from what was committed (the error names the file).
     """
     paths, merged = _paths(path)
-    frames = [_load_one(p, timing, columns) for p in paths]
+    frames = []
+    for p in paths:  # a loop, not a comprehension: the warnings' stack levels count frames
+        frames.append(_load_one(p, timing, columns))
     if not merged:
         return frames[0]
     _dedupe_runs(frames, paths, "load")
@@ -338,7 +340,9 @@ def _load_long(
     attach: Sequence[str] | None,
 ) -> pd.DataFrame:
     paths, merged = _paths(path)
-    opened = [_open(p, stacklevel=4) for p in paths]
+    opened = []
+    for p in paths:
+        opened.append(_open(p, stacklevel=3))
     check_columns(filters, RUNS_SCHEMA.names, "runs column")
     if attach is not None:
         check_columns(attach, RUNS_SCHEMA.names, "runs column")
@@ -376,7 +380,7 @@ def _load_long(
         warnings.warn(
             f"load_{table}: {n_again} runs are in more than one store; each is kept once, from "
             "the first store that holds it (a run's results depend only on its config)",
-            stacklevel=4,
+            stacklevel=3,
         )
     if filters and n_selected == 0:
         where = "load_curves" if table == "curves" else f"load_{table}"
