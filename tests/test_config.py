@@ -574,6 +574,31 @@ def test_w1_flops_match_the_spec() -> None:
     assert g.estimate_seconds(gflops=40.0) == pytest.approx(g.estimated_flops() / 40e9)
 
 
+def test_time_estimate_prices_the_activation_and_the_threads() -> None:
+    from fastdepth.kernels.vocab import ACTIVATIONS
+
+    from fastdepth.config import cost
+
+    g = w1_grid()
+    tanh = Grid({"depth": [1, 2, 4, 6, 8], "seed": range(50)},
+                base={"dataset": "rings", "activation": "tanh", "init": "xavier"})  # fmt: skip
+    assert tanh.estimated_flops() == g.estimated_flops()  # FLOPs leave the activation out
+    # ... the cost model does not: per hidden unit and sample-step, the activation's cost
+    extra = sum(r.n_train * r.epochs * sum(r.hidden_widths) for r in g) * (
+        ACTIVATIONS.entry("tanh").cost - ACTIVATIONS.entry("relu").cost
+    )
+    assert sum(map(cost.train_cost, tanh)) - sum(map(cost.train_cost, g)) == pytest.approx(extra)
+    # measured on W1 (README: 9.4 s relu and 23.2 s tanh at 2 threads): within 20%
+    assert g.estimate_seconds(threads=2) == pytest.approx(9.4, rel=0.2)
+    assert tanh.estimate_seconds(threads=2) == pytest.approx(23.2, rel=0.2)
+    assert g.estimate_seconds(threads=1) == pytest.approx(2 * g.estimate_seconds(threads=2))
+    # a thread trains one network at a time: more threads than runs do not help
+    one = Grid({"seed": [0]})
+    assert one.estimate_seconds(threads=8) == one.estimate_seconds(threads=1)
+    with pytest.raises(ConfigError, match="threads must be >= 1"):
+        cost.estimate_seconds(list(g), 0)
+
+
 def test_memory_bytes_formula() -> None:
     c = RunConfig(depth=2, width=4, epochs=100, log_every=10, eval_every=25, optimizer="adam")
     n_layers, n_params = 3, (2 * 4 + 4) + (4 * 4 + 4) + (4 + 1)

@@ -1,4 +1,14 @@
-"""What runs cost before they run: telemetry and parameter memory, FLOPs, the memory check."""
+"""What runs cost before they run: telemetry and parameter memory, FLOPs, time, the memory check.
+
+Time is priced in FLOP-equivalents of the compiled trainer (:func:`train_cost`): the FLOPs
+of the affine maps, a fixed cost per layer and sample-step (:data:`LAYER_STEP_COST`: loops,
+loss, norms, telemetry) and a cost per hidden unit and sample-step that depends on the
+activation (:attr:`fastdepth.kernels.vocab.Activation.cost`: a ReLU is a compare, a tanh
+some forty operations forward and back, an exact GELU a scalar ``erf``). The constants are
+fitted on measured chunk times by ``python -m bench.eta_fit`` on the reference machine
+(2-core AMD EPYC, AVX-512): FLOPs alone put a tanh run at the price of a ReLU run, which
+made the old flat 40 GFLOP/s estimate 2-3x too short for tanh sweeps (issue #19).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +20,29 @@ import numpy as np
 
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT
 from fastdepth.kernels.telemetry import telemetry_size
-from fastdepth.kernels.vocab import OPTIMIZERS
+from fastdepth.kernels.vocab import ACTIVATIONS, OPTIMIZERS
 
 from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .run import RunConfig
 
-__all__ = ["available_memory", "check_memory", "flops", "memory_bytes"]
+__all__ = [
+    "LAYER_STEP_COST",
+    "RATE_PER_THREAD",
+    "available_memory",
+    "check_memory",
+    "estimate_seconds",
+    "flops",
+    "memory_bytes",
+    "train_cost",
+]
+
+#: FLOP-equivalents per (training sample, step, weight layer) besides FLOPs and activations.
+LAYER_STEP_COST = 138.0
+#: FLOP-equivalents per second of one trainer thread (float64; the threads of a batch scale
+#: nearly linearly, 1.96x at two: README).
+RATE_PER_THREAD = 125e9
 
 
 def memory_bytes(c: RunConfig) -> int:
@@ -41,6 +66,28 @@ def flops(c: RunConfig, include_eval: bool = True) -> int:
         s = int(np.sum(lay.table[:, FAN_IN] * lay.table[:, FAN_OUT]))
         total += c.n_eval_points * 2 * s * (c.n_train + c.n_test)
     return int(total)
+
+
+def train_cost(c: RunConfig) -> float:
+    """Estimated time of one run in FLOP-equivalents (see the module docstring)."""
+    sample_steps = c.n_train * c.epochs  # every epoch touches each training sample once
+    per_step = LAYER_STEP_COST * (c.depth + 1) + ACTIVATIONS.entry(c.activation).cost * sum(
+        c.hidden_widths
+    )
+    return float(flops(c)) + sample_steps * per_step
+
+
+def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:
+    """Wall time of training ``runs`` with ``threads`` threads, by :func:`train_cost`.
+
+    A measured model of the reference machine (``python -m bench.eta_fit`` refits it); on
+    another CPU it is off by that CPU's speed, the same factor for every run. The sweep's
+    progress bar measures the rate as it goes and needs only the relative costs.
+    """
+    if threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {threads}")
+    busy = max(1, min(int(threads), len(runs)))  # a thread trains one network at a time
+    return sum(train_cost(r) for r in runs) / (RATE_PER_THREAD * busy)
 
 
 def available_memory() -> int | None:

@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from fastdepth.config import RunConfig
+from fastdepth.config.cost import train_cost
 
 __all__ = [
-    "ETA_LAYER_STEP_FLOPS",
     "Console",
     "GracefulStop",
     "Interrupted",
@@ -28,9 +28,6 @@ __all__ = [
     "interactive",
 ]
 
-# FLOP-equivalents of the fixed work per (sample, step, layer) of training (activations,
-# loop and telemetry overhead), fitted on the default study's chunk times; see eta_cost.
-ETA_LAYER_STEP_FLOPS = 1800.0
 # Plain progress lines (no terminal) at most this often.
 LINE_INTERVAL = 10.0
 
@@ -79,14 +76,15 @@ class Console:
 
 
 def eta_cost(run: RunConfig) -> float:
-    """Relative training time of a run, for the ETA: FLOPs plus a per-layer-step overhead.
+    """Relative training time of a run, for the ETA: :func:`fastdepth.config.cost.train_cost`.
 
-    Measured on the default study (2 cores): chunk time ~ FLOPs / 68 GFLOP/s + 27 ns per
-    (sample, step, layer). FLOPs alone overrate deep nets against shallow ones ~3x, and run
-    counts underrate them; chunks in grid order go from shallow to deep, so either would
-    make the first ETAs wrong by minutes.
+    FLOPs plus a per-layer and a per-activation cost per sample-step, fitted on measured
+    chunk times (``python -m bench.eta_fit``). FLOPs alone overrate deep nets against
+    shallow ones and price a tanh run like a ReLU run; chunks in grid order go from shallow
+    to deep (and across activations), so either error would make the first ETAs wrong by
+    minutes.
     """
-    return float(run.flops()) + ETA_LAYER_STEP_FLOPS * run.n_train * run.epochs * (run.depth + 1)
+    return train_cost(run)
 
 
 class Progress:

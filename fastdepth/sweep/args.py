@@ -25,9 +25,6 @@ __all__ = ["DEFAULT_SEEDS", "DEFAULT_STUDY", "GRID_FLAGS", "build_grid", "defaul
            "make_parser"]  # fmt: skip
 
 PROG = "python -m fastdepth.sweep"
-# Planning rate for --dry-run (Grid.estimate_seconds); the compiled trainer sustains a few
-# tens of GFLOP/s on a laptop-class CPU.
-EST_GFLOPS = 40.0
 EXIT_CODES = (
     "exit codes: 0 done (or dry run, or --verify found every committed chunk sound); 1 "
     "--verify found damaged chunks; 2 invalid command, input or store (one 'error:' "

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastdepth.config import ConfigError, Grid
+from fastdepth.config.cost import estimate_seconds
 from fastdepth.runner.inputs import make_dir
 from fastdepth.runner.progress import Console, Interrupted, fmt_bytes, hms
 from fastdepth.runner.session import (
@@ -33,7 +34,7 @@ from fastdepth.store import (
 )
 from fastdepth.summary import format_text, summary_table, write_summary
 
-from .args import EST_GFLOPS, PROG, build_grid, default_out, grid_given, make_parser
+from .args import PROG, build_grid, default_out, grid_given, make_parser
 
 __all__ = ["main", "plan"]
 
@@ -92,7 +93,8 @@ def _dry_run(p: Plan) -> str:
         where = f"{p.path} (new)"
         todo_runs = grid.runs()
     flops = sum(r.flops() for r in todo_runs)
-    secs = grid.estimate_seconds(EST_GFLOPS) * flops / max(grid.estimated_flops(), 1)
+    # on Dask the workers' threads are unknown here: priced as this machine's
+    secs = estimate_seconds(todo_runs, threads) if todo_runs else 0.0
     lines = [
         "dry run: nothing is trained or written",
         f"grid:     {len(grid)} runs = {grid_shape(grid)}",
@@ -102,8 +104,9 @@ def _dry_run(p: Plan) -> str:
         + (f"on Dask ({p.scheduler})" if p.scheduler else f"{threads} threads"),
         f"memory:   {fmt_bytes(grid.memory_bytes())} of telemetry and parameters in all; about "
         f"{fmt_bytes(chunk_memory(grid.runs(), p.chunk_size))} per chunk in flight",
-        f"compute:  {flops / 1e9:.1f} GFLOP to train; about {hms(secs)} at {EST_GFLOPS:.0f} "
-        f"GFLOP/s (estimate: grid.estimate_seconds; the first sweep also compiles, ~30 s)",
+        f"compute:  {flops / 1e9:.1f} GFLOP to train; about {hms(secs)} on {threads} threads "
+        f"(grid.estimate_seconds: FLOPs plus per-layer and per-activation costs measured on a "
+        f"2-core AVX-512 machine; the first sweep also compiles, ~30 s)",
     ]
     return "\n".join(lines)
 
