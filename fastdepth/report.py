@@ -358,7 +358,8 @@ def _draw_all(path: Path, runs: pd.DataFrame, w: _Writer) -> list[str]:
                                                 "diverged": "share diverged",
                                                 "collapsed": "share collapsed"}), ""]  # fmt: skip
     ids = shown["run_id"].tolist()
-    inputs = {"curves": load_curves(path, run_id=ids), "layers": load_layers(path, run_id=ids),
+    inputs = {"curves": load_curves(path, run_id=ids, attach=[]),
+              "layers": load_layers(path, run_id=ids, attach=[]),
               "path": path, "palette": palette}  # fmt: skip
     # More depths than colours tell apart: the figures keyed by colour, once per depth group.
     groups = depth_groups(info.depths)

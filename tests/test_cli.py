@@ -85,6 +85,7 @@ EXAMPLES = {
     "schedule": ("cosine", "cosine"), "batch_size": ("16", 16), "epochs": ("5", 5),
     "log_every": ("2", 2), "eval_every": ("3", 3), "dtype": ("float32", "float32"),
     "seed": ("4:4", 4),  # --seeds 4 is a count
+    "snapshot_every": ("7", 7),
 }  # fmt: skip
 
 
