@@ -401,9 +401,11 @@ def run_sweep(
 ) -> SweepReport:
     """Sweep ``grid`` into the store ``out`` on an executor or a Dask cluster.
 
-    The store is the one :mod:`fastdepth.sweep` writes (same lock, resume and files): an
-    existing store with the same grid is resumed, and the result is byte-identical to a
-    local sweep's. Read it with :func:`fastdepth.load`.
+    The store is the one :mod:`fastdepth.sweep` writes (same lock, resume and files, the
+    summary included once every chunk is in): an existing store with the same grid is
+    resumed, and the result is byte-identical to a local sweep's. Read it with
+    :func:`fastdepth.load`. Without an executor, :func:`fastdepth.sweep` does the same with a
+    progress bar.
 
     Parameters
     ----------
@@ -467,6 +469,11 @@ def run_sweep(
         runs = grid.runs()
         report.complete = run_chunks(store, runs, todo, backend, threads=threads,
                                      on_chunk=committed)  # fmt: skip
+        if report.complete:  # the same summary.csv / summary.md as the sweep command
+            from .store import load
+            from .summary import summary_table, write_summary
+
+            write_summary(summary_table(load(store.path, timing=False)), store.path)
     report.seconds = time.perf_counter() - t0
     return report
 

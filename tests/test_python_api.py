@@ -202,3 +202,13 @@ def test_old_store_dead_fractions_of_non_relu_runs_read_as_missing(both, tmp_pat
     evals = lay[lay["act_sq"].notna()]  # hidden layers on evaluation steps
     assert evals.loc[evals["activation"] == "tanh", "dead"].isna().all()
     assert evals.loc[evals["activation"] == "relu", "dead"].notna().all()
+
+
+def test_run_sweep_writes_the_summary_too(both, tmp_path):
+    from fastdepth.distributed import run_sweep
+
+    cli, _ = both
+    rep = run_sweep(cli_grid(*FLAGS), tmp_path / "d", threads=1, chunk_size=3)
+    assert rep.complete
+    for name in ("summary.csv", "summary.md"):
+        assert (tmp_path / "d" / name).read_text() == (cli / name).read_text()

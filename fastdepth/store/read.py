@@ -12,7 +12,6 @@ naming it, never returns other numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import warnings
@@ -25,13 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from ..config import RunConfig
 from ..kernels.vocab import ACTIVATIONS, units_of
-from ..result import RunResult, Snapshots
-from .codec import SNAPSHOT_PARAMS, SNAPSHOT_STEPS, curves_tables, runs_table
+from ..result import Snapshots
+from .codec import SNAPSHOT_PARAMS, SNAPSHOT_STEPS
 from .commits import ChunkScan, corrupt_error, few, read_part
 from .directory import Store
 from .errors import StoreIncompleteWarning, StoreSchemaWarning
+from .frames import dedupe_runs, empty, frame, merge, to_pandas, varied, with_columns
 from .integrity import PARQUET
 from .schema import CONFIG_COLUMNS, LOCK, MANIFEST, RUNS_SCHEMA, SCHEMAS, TIMING_SCHEMA
 from .select import check_columns, matching, warn_no_match
@@ -109,31 +108,6 @@ def _read(
     return pa.concat_tables(out) if out else None
 
 
-def _to_pandas(table: pa.Table, runs: bool = False) -> pd.DataFrame:
-    """A table as pandas; the config columns of a runs table (``runs``) as RunConfig has
-    them."""
-    df = table.to_pandas()
-    if not runs:  # curves hold a "loss" series, which is not the config field
-        return df
-    for f in dataclasses.fields(RunConfig):
-        if f.name not in df.columns:
-            continue
-        if RUNS_SCHEMA.field(f.name).type == pa.int64() and "None" in str(f.type):
-            # Nullable integer config fields (batch_size: None = full batch) would become
-            # float64.
-            df[f.name] = df[f.name].astype("Int64")
-        elif f.default is not None and df[f.name].isna().any():
-            # A field added after an older store was written (residual_init, snapshot_every)
-            # reads as null there: it had the default.
-            df[f.name] = df[f.name].fillna(f.default).astype(type(f.default))
-    return df
-
-
-def _empty(schema: pa.Schema, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    t = schema.empty_table()
-    return _to_pandas(t.select(list(columns)) if columns is not None else t, schema is RUNS_SCHEMA)
-
-
 def _paths(path: Paths) -> tuple[list[str | os.PathLike], bool]:
     """``(paths, merged)``: one store, or several given as a list (then merged)."""
     if isinstance(path, str | os.PathLike):
@@ -185,35 +159,6 @@ def _mask_legacy(df: pd.DataFrame, ids: set[str]) -> pd.DataFrame:
     return df
 
 
-def _merge(frames: list[pd.DataFrame], paths: Sequence[Any]) -> pd.DataFrame:
-    """Several stores' tables as one, with a ``store`` column first; a run held by more than
-    one store (the same config: bit-identical results) is kept from the first only."""
-    out = []
-    for df, p in zip(frames, paths, strict=True):
-        df = df.copy()
-        df.insert(0, "store", str(p))
-        out.append(df)
-    return pd.concat(out, ignore_index=True)
-
-
-def _dedupe_runs(frames: list[pd.DataFrame], paths: Sequence[Any], what: str) -> None:
-    """Drop (in place) the runs of later stores that an earlier one holds; warn once."""
-    seen: set[str] = set()
-    dropped = 0
-    for i, df in enumerate(frames):
-        dup = df["run_id"].isin(seen).to_numpy()
-        if dup.any():
-            dropped += int(dup.sum())
-            frames[i] = df.loc[~dup].reset_index(drop=True)
-        seen.update(df["run_id"])
-    if dropped:
-        warnings.warn(
-            f"{what}: {dropped} runs are in more than one store; each is kept once, from the "
-            f"first store that holds it (a run's results depend only on its config)",
-            stacklevel=3,
-        )
-
-
 def load_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """The store's ``manifest.json`` as a dict."""
     store = Store(path)
@@ -261,8 +206,8 @@ def load(path: Paths, *, timing: bool = True, columns: Sequence[str] | None = No
         frames.append(_load_one(p, timing, columns))
     if not merged:
         return frames[0]
-    _dedupe_runs(frames, paths, "load")
-    return _merge(frames, paths)
+    dedupe_runs(frames, paths, "load")
+    return merge(frames, paths)
 
 
 def _load_one(path: str | os.PathLike, timing: bool, columns: Sequence[str] | None):
@@ -275,9 +220,9 @@ def _load_one(path: str | os.PathLike, timing: bool, columns: Sequence[str] | No
         read = None
     d = _read(store, s, "runs", done, columns=read)
     if d is None:
-        df = _empty(RUNS_SCHEMA, read)
+        df = empty(RUNS_SCHEMA, read)
     else:
-        df = _to_pandas(d, runs=True)
+        df = to_pandas(d, runs=True)
         df = df.sort_values("run_index", kind="stable").reset_index(drop=True)
         if _schema_version(store) < 3:
             meta = d if "activation" in d.column_names else _read(
@@ -286,7 +231,7 @@ def _load_one(path: str | os.PathLike, timing: bool, columns: Sequence[str] | No
     if timing:
         t = _read(store, s, "timing", done, columns=["run_id", "wall_time"]) if len(df) else None
         if t is not None:
-            wt = _to_pandas(t)
+            wt = to_pandas(t)
             df = df.merge(wt, on="run_id", how="left", validate="one_to_one")
         else:
             df["wall_time"] = np.full(len(df), np.nan)
@@ -300,37 +245,7 @@ def load_timing(path: str | os.PathLike) -> pd.DataFrame:
     """The timing table: ``run_id, chunk, wall_time, chunk_seconds, threads``."""
     store, s = _open(path, stacklevel=2)
     d = _read(store, s, "timing", sorted(s.committed))
-    return _empty(TIMING_SCHEMA) if d is None else _to_pandas(d)
-
-
-def _varied(runs: pa.Table) -> list[str]:
-    """The config fields that take more than one value among ``runs``, in field order.
-
-    ``widths`` ("16,16") is left out while every network is uniform: depth and width say it.
-    """
-    names = runs.column_names
-    out = [
-        c
-        for c in CONFIG_COLUMNS
-        if c in names and pc.count_distinct(runs.column(c), mode="all").as_py() > 1
-    ]
-    if "widths" in out and {"depth", "width"} <= set(names):
-        widths, width, depth = (runs.column(c).to_pylist() for c in ("widths", "width", "depth"))
-        uniform = all(
-            w == ",".join([str(k)] * d) for w, k, d in zip(widths, width, depth, strict=True)
-        )
-        if uniform:
-            out.remove("widths")
-    return out
-
-
-def _attach(df: pd.DataFrame, meta: pa.Table, attach: Sequence[str]) -> pd.DataFrame:
-    """``df`` with the runs-table columns ``attach`` added to every row, by run_id."""
-    if not attach:
-        return df
-    cols = ["run_id", *[c for c in attach if c != "run_id"]]
-    extra = _to_pandas(meta.select(cols), runs=True).drop_duplicates("run_id")
-    return df.merge(extra, on="run_id", how="left", validate="many_to_one")
+    return empty(TIMING_SCHEMA) if d is None else to_pandas(d)
 
 
 def _load_long(
@@ -353,7 +268,7 @@ def _load_long(
         d = _read(store, s, "runs", sorted(s.committed), columns=need)
         metas.append(RUNS_SCHEMA.empty_table().select(need) if d is None else d)
     if attach is None:  # the fields that vary among the runs of the store(s)
-        attach = _varied(pa.concat_tables(metas))
+        attach = varied(pa.concat_tables(metas))
     frames, seen, n_selected, n_again = [], set(), 0, 0
     for (store, s), meta in zip(opened, metas, strict=True):
         mask = matching(meta, filters)
@@ -372,10 +287,10 @@ def _load_long(
         chunks = sorted(s.committed) if everything else sorted(set(sel.column("chunk").to_pylist()))
         expr = None if everything else pc.field("run_id").isin(ids)
         d = _read(store, s, table, chunks, filter=expr)
-        df = _empty(SCHEMAS[table]) if d is None else _to_pandas(d)
+        df = empty(SCHEMAS[table]) if d is None else to_pandas(d)
         if table == "layers" and _schema_version(store) < 3:
             df = _mask_legacy(df, _legacy_units(store, sel))
-        frames.append(_attach(df, sel, attach))
+        frames.append(with_columns(df, sel, attach))
     if n_again:
         warnings.warn(
             f"load_{table}: {n_again} runs are in more than one store; each is kept once, from "
@@ -385,7 +300,7 @@ def _load_long(
     if filters and n_selected == 0:
         where = "load_curves" if table == "curves" else f"load_{table}"
         warn_no_match(pa.concat_tables(metas), filters, where, stacklevel=4)
-    return _merge(frames, paths) if merged else frames[0]
+    return merge(frames, paths) if merged else frames[0]
 
 
 def load_curves(
@@ -434,37 +349,6 @@ def load_layers(
         (:data:`fastdepth.kernels.vocab.SATURATION`); each is NaN where it does not apply.
     """
     return _load_long(path, "layers", filters, attach)
-
-
-def frame(
-    results: Sequence[RunResult], *, attach: Sequence[str] | None = None, layers: bool = False
-) -> pd.DataFrame:
-    """Results in memory as :func:`load_curves` (or :func:`load_layers`) gives them.
-
-    Parameters
-    ----------
-    results : sequence of RunResult
-        E.g. what :func:`fastdepth.train_many` returned.
-    attach : sequence of str, optional
-        Runs-table columns to add; default: the config fields that vary among ``results``
-        (what :func:`load_curves` attaches for a store of exactly these runs).
-    layers : bool
-        The per-layer table (:func:`load_layers`) instead of the curves.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The same columns, dtypes and row order as the loader gives for a store holding
-        these runs: built by the same encoder, so ``frame(train_many(grid))`` equals
-        ``load_curves(store)`` of ``fastdepth.sweep(grid, store)``.
-    """
-    results = list(results)
-    if attach is not None:
-        check_columns(attach, RUNS_SCHEMA.names, "runs column")
-    curves, lay = curves_tables(results)
-    df = _to_pandas(lay if layers else curves)
-    meta = runs_table(results, 0, 0) if results else RUNS_SCHEMA.empty_table()
-    return _attach(df, meta, _varied(meta) if attach is None else attach)
 
 
 def load_params(path: str | os.PathLike, run_id: str) -> list[tuple[np.ndarray, np.ndarray]]:
