@@ -10,9 +10,9 @@ prices a run in FLOP-equivalents::
 layer and sample-step: loops, loss, norms, telemetry; the activation and its derivative
 per hidden unit and sample-step, which FLOPs leave out: a ReLU is a compare, a tanh ~40
 operations) and turns cost into seconds at a rate per thread. This script times chunks of
-every activation at several shapes, single-threaded and interleaved round by round (the
-minimum of ``--repeats`` rounds: a shared machine only ever makes a chunk slower), and fits
-the constants by least squares. It prints them and the relative error of the fitted model
+every activation at several shapes, single-threaded, in CPU time (a shared machine's other
+jobs then do not count), interleaved round by round (the minimum of ``--repeats`` rounds),
+and fits the constants by least squares. It prints them and the relative error of the fitted model
 against the flat 40 GFLOP/s estimate it replaced.
 """
 
@@ -66,9 +66,11 @@ def measure(repeats: int, dtype: str) -> tuple[list[str], np.ndarray, np.ndarray
     best = np.full(len(loads), np.inf)
     for rnd in range(repeats):
         for i, (_, runs) in enumerate(loads):
-            t = time.perf_counter()
+            # CPU time of the process, one trainer thread: what the chunk costs a core of its
+            # own, whatever else runs on this shared machine (wall time counts the others)
+            t = time.process_time()
             fd.train_many(runs, threads=1, progress=False)
-            best[i] = min(best[i], time.perf_counter() - t)
+            best[i] = min(best[i], time.process_time() - t)
         print(f"round {rnd + 1}/{repeats} done", flush=True)
     acts = [a for a, _ in loads]
     X = np.array([[regressors(a, r)[k] for k in ("flops", "layer", "unit")] for a, r in loads])
