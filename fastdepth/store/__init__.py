@@ -44,7 +44,9 @@ Modules: :mod:`~fastdepth.store.schema` (file names, chunking, table schemas),
 (grid differences), :mod:`~fastdepth.store.integrity` (digests, the marker format, decode
 checks), :mod:`~fastdepth.store.commits` (which chunks are committed and sound),
 :mod:`~fastdepth.store.directory` (the :class:`Store`), :mod:`~fastdepth.store.read`
-(``load`` & co.), :mod:`~fastdepth.store.verify`, :mod:`~fastdepth.store.errors`.
+(``load`` & co., one store or several), :mod:`~fastdepth.store.select` (filters, float
+tolerance), :mod:`~fastdepth.store.frames` (the loaders' tables; ``frame`` of results in
+memory), :mod:`~fastdepth.store.verify`, :mod:`~fastdepth.store.errors`.
 Everything public is importable from ``fastdepth.store``.
 """
 
