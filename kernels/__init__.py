@@ -26,6 +26,7 @@ from .api import (
     train_batch,
 )
 from .layout import Layout
+from .regions import pattern_hashes
 from .telemetry import telemetry_layout, telemetry_size
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "layer_grad_norms",
     "momentum_step",
     "mse",
+    "pattern_hashes",
     "permutation",
     "settings",
     "sgd_step",
