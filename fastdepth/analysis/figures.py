@@ -55,6 +55,8 @@ def draw_region_map(
     ax.set_xticks([])
     ax.set_yticks([])
     ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title is None:
         title = f"{regions.count} regions ({regions.resolution}$^2$ grid)"
         if segment is not None:

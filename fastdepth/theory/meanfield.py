@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels.vocab import ACTIVATIONS
 from .expectations import _e_dphi2, _e_pair, _e_phi2, _phi, _resolve
 
 __all__ = [
@@ -30,7 +31,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MeanField:
-    """Every mean-field quantity of one ``(activation, sigma_w2, sigma_b2)``; see the module.
+    """Every mean-field quantity of one ``(activation, sigma_w2, sigma_b2)``; see the package.
+
+    Attributes
+    ----------
+    activation : str
+    sigma_w2, sigma_b2 : float
+        Weight variance times fan-in, bias variance.
+    alpha : float or None
+        The activation parameter used (``None`` for activations without one).
+    q_star : float
+        Fixed-point length (mean squared pre-activation); ``inf`` if it diverges, 0 if it
+        vanishes.
+    chi_1 : float
+        Growth of the mean squared back-propagated signal per layer (dimensionless).
+    c_star, chi_c : float
+        Stable correlation of two inputs and the correlation map's slope there; NaN when
+        ``q_star`` is 0 or infinite.
+    xi_c : float
+        Correlation depth scale in layers (``inf`` at the edge of chaos).
 
     ``phase`` is ``'ordered'`` (``chi_1 < 1``), ``'critical'`` or ``'chaotic'``.
     """
@@ -38,7 +57,7 @@ class MeanField:
     activation: str
     sigma_w2: float
     sigma_b2: float
-    alpha: float
+    alpha: float | None
     q_star: float
     chi_1: float
     c_star: float
@@ -112,19 +131,39 @@ def _cmap(name, a, closed, sw, sb, q, c) -> float:
 # ---------------------------------------------------------------------------- fixed points
 
 
-def _bisect(g: Callable[[float], float], lo: float, hi: float, n: int = 200) -> float:
-    """A root of ``g`` in ``[lo, hi]`` with ``g(lo)``, ``g(hi)`` of opposite signs."""
-    glo = g(lo)
-    for _ in range(n):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        gm = g(mid)
-        if (gm > 0) == (glo > 0):
-            lo, glo = mid, gm
+def _root(g: Callable[[float], float], lo: float, hi: float, tol: float = 1e-15) -> float:
+    """A root of ``g`` in ``[lo, hi]``, where ``g(lo)`` and ``g(hi)`` have opposite signs.
+
+    Regula falsi with the Illinois modification (both ends move, superlinear), falling
+    back to the midpoint if a step leaves the bracket; stops when the bracket is below
+    ``tol`` relative.
+    """
+    a, b = lo, hi
+    fa, fb = g(a), g(b)
+    if fa == 0 or fb == 0:
+        return a if fa == 0 else b
+    side = 0
+    c = 0.5 * (a + b)
+    for _ in range(200):
+        c = (a * fb - b * fa) / (fb - fa)
+        if not min(a, b) < c < max(a, b):
+            c = 0.5 * (a + b)
+        fc = g(c)
+        if fc == 0:
+            return c
+        if (fc > 0) == (fb > 0):
+            b, fb = c, fc
+            if side == -1:
+                fa *= 0.5
+            side = -1
         else:
-            hi = mid
-    return 0.5 * (lo + hi)
+            a, fa = c, fc
+            if side == 1:
+                fb *= 0.5
+            side = 1
+        if abs(b - a) <= tol * max(1.0, abs(c)):
+            break
+    return c
 
 
 @functools.lru_cache(maxsize=4096)
@@ -148,14 +187,14 @@ def _q_star(name: str, a: float, closed: bool, sw: float, sb: float, q0: float) 
             lo, hi = hi, 2.0 * hi
             if hi > 1e15:
                 return math.inf
-        return _bisect(h, lo, hi)
+        return _root(h, lo, hi)
     hi, lo = q0, 0.5 * q0
     for _ in range(120):
         if h(lo) >= 0:
-            return _bisect(h, lo, hi)
+            return _root(h, lo, hi)
         hi, lo = lo, 0.5 * lo
     at_zero = sw * float(_phi(name, a, np.zeros(1), derivative=False)[0]) ** 2 + sb
-    return 0.0 if at_zero <= 0 else _bisect(h, 0.0, hi)
+    return 0.0 if at_zero <= 0 else _root(h, 0.0, hi)
 
 
 def q_star(
@@ -216,7 +255,7 @@ def _c_star(name: str, a: float, closed: bool, sw: float, sb: float, q0: float) 
     if sw * _e_dphi2(name, a, closed, q) <= 1.0:
         return 1.0  # c = 1 is stable (ordered phase or the edge of chaos)
     # Chaotic: g(c) = f(c) - c is 0 at c = 1 and negative just below; g(-1) >= 0. The
-    # stable fixed point is the root nearest below 1, found on c = 1 - 2^-k then bisected.
+    # stable fixed point is the root nearest below 1, bracketed on 1 - c = d, 4 d, 16 d, ...
     # g(1 - d) is about -(chi_1 - 1) d: the scan starts where that exceeds the rounding
     # of the 2-D quadrature (~1e-15), so the sign it reads is the true one.
     g = lambda c: _cmap(name, a, closed, sw, sb, q, c) - c  # noqa: E731
@@ -224,9 +263,9 @@ def _c_star(name: str, a: float, closed: bool, sw: float, sb: float, q0: float) 
     d = min(max(1e-11 / (chi1 - 1.0), 2.0**-40), 0.5)
     hi = 1.0 - d
     while hi > -1.0:
-        lo = max(1.0 - 2.0 * (1.0 - hi), -1.0)
+        lo = max(1.0 - 4.0 * (1.0 - hi), -1.0)
         if g(lo) >= 0:
-            return _bisect(g, lo, hi)
+            return _root(g, lo, hi)
         hi = lo
     raise AssertionError("correlation map without a fixed point in [-1, 1)")  # g(-1) >= 0
 
@@ -281,7 +320,7 @@ def critical_sigma_w2(
     """The ``sigma_w2`` at which ``chi_1 = 1`` (the edge of chaos) for a given ``sigma_b2``.
 
     The first crossing of 1 by ``chi_1`` on 100 log-spaced ``sigma_w2`` in ``bounds``,
-    refined by bisection. ``ValueError`` if ``chi_1`` does not cross 1 there (e.g. sigmoid,
+    refined by :func:`_root`. ``ValueError`` if ``chi_1`` does not cross 1 there (e.g. sigmoid,
     whose ``phi' <= 1/4`` puts the crossing beyond 16).
     """
     name, a, closed = _resolve(activation, alpha, method)
@@ -296,7 +335,7 @@ def critical_sigma_w2(
         raise ValueError(f"chi_1 >= 1 already at sigma_w2 = {lo:g}; lower bounds[0]")
     for sw in grid[1:]:
         if f(sw) >= 0:
-            return _bisect(f, float(prev), float(sw))
+            return _root(f, float(prev), float(sw))
         prev = sw
     raise ValueError(
         f"chi_1 of {name} stays below 1 for sigma_w2 in [{lo:g}, {hi:g}] at "
@@ -320,7 +359,7 @@ def mean_field(
         activation=name,
         sigma_w2=float(sigma_w2),
         sigma_b2=float(sigma_b2),
-        alpha=a,
+        alpha=a if ACTIVATIONS.entry(name).alpha is not None else None,
         q_star=q_star(name, sigma_w2, sigma_b2, **kw),
         chi_1=chi_1(name, sigma_w2, sigma_b2, **kw),
         c_star=c_star(name, sigma_w2, sigma_b2, **kw),
