@@ -115,7 +115,9 @@ def test_tanh_edge_of_chaos_at_sigma_b2_005():
 
 
 def test_tanh_without_bias_is_critical_at_1():
-    assert abs(T.critical_sigma_w2("tanh", 0.0) - 1.0) < 1e-8
+    # q* grows from 0 at sigma_w2 = 1, and chi_1 - 1 is quadratic in sigma_w2 - 1 there:
+    # the root is only determined to about sqrt(rounding).
+    assert abs(T.critical_sigma_w2("tanh", 0.0) - 1.0) < 1e-6
     assert T.q_star("tanh", 0.8, 0.0) == 0.0 and math.isnan(T.c_star("tanh", 0.8, 0.0))
 
 
