@@ -102,10 +102,6 @@ def settings(quick: bool) -> dict:
 CONVERGENCE = (200, 400, 1000, 2000)  # grid resolutions of the convergence check
 
 
-def net_of(r, which: str) -> Network:
-    return Network.from_run(r, which)
-
-
 def fig_budget(runs: pd.DataFrame, budgets, depths) -> plt.Figure:
     """Per-seed dots and the median (line) of the test metric against depth, per budget."""
     fig, axes = plt.subplots(1, len(TASKS), figsize=(3.4 * len(TASKS), 3.0))
@@ -214,7 +210,7 @@ def fig_region_maps(examples, box: np.ndarray, n: int):
     maps, segs, titles = [], [], []
     for which in ("initial", "final"):
         for r in examples:
-            net = net_of(r, which)
+            net = Network.from_run(r, which)
             maps.append(grid_regions(net, box, n))
             segs.append(segment_regions(net, box[:, 0], box[:, 1]))
             c = r.config
@@ -303,7 +299,7 @@ def main(argv=None) -> None:
     rrows = []
     for r in rres:
         c = r.config
-        init, end = net_of(r, "initial"), net_of(r, "final")
+        init, end = Network.from_run(r, "initial"), Network.from_run(r, "final")
         rrows.append(
             dict(
                 init=c.init,
@@ -357,7 +353,7 @@ def main(argv=None) -> None:
         c = r.config
         if c.seed == 0 and c.width == wmax and c.depth in (1, max(cfg["r_depths"])):
             for which in ("initial", "final"):
-                net = net_of(r, which)
+                net = Network.from_run(r, which)
                 row = dict(init=c.init, depth=c.depth, width=c.width, when=which)
                 for n in cfg["convergence"]:
                     row[f"grid_{n}"] = grid_regions(net, box, n).count
