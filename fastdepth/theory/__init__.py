@@ -32,8 +32,8 @@ leaky_relu) also have closed forms (the arc-cosine kernel of Cho & Saul 2009), u
 default (``method='auto'``); the tests check them against the quadrature.
 
 Cost: a 1-D expectation evaluates the activation at 256 points, a 2-D one at 90 112;
-:func:`q_star` takes ~100 of the former, :func:`c_star` in the chaotic phase ~60 of the
-latter (0.1-0.3 s for tanh). Results are cached per argument tuple.
+:func:`q_star` takes ~100 of the former, :func:`c_star` in the chaotic phase ~30 of the
+latter (~0.1 s for tanh). Results are cached per argument tuple.
 
 Modules: :mod:`~fastdepth.theory.expectations` (the per-activation table, quadrature,
 closed forms), :mod:`~fastdepth.theory.meanfield` (the maps and their fixed points).
