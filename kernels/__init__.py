@@ -25,6 +25,7 @@ from .api import (
     signal_norms,
     train_batch,
 )
+from .curvature import hvp, top_eigenvalues
 from .layout import Layout
 from .regions import pattern_hashes
 from .telemetry import telemetry_layout, telemetry_size
@@ -52,6 +53,8 @@ __all__ = [
     "telemetry_layout",
     "telemetry_size",
     "train_batch",
+    "hvp",
+    "top_eigenvalues",
 ]
 
 # The names every kernel module shares with its reference twin (checked by the tests).

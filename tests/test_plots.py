@@ -279,3 +279,28 @@ def test_single_seed_single_depth(stores):
 def test_empty_runs_table(main):
     with pytest.raises(fp.CannotDraw, match="no finished runs"):
         fp.accuracy_vs_depth(main[1].iloc[:0])
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs):
+    path, runs, curves, layers = main
+    inputs = {"curves": curves, "layers": layers, "path": path,
+              "palette": fp.depth_palette(runs.depth)}  # fmt: skip
+    assert list(fp.FIGURES)[:2] == ["loss_curves", "grad_norm_curves"]  # the report's order
+    for name, spec in fp.FIGURES.items():
+        assert spec.name == name and spec.title and spec.caption
+        fn = spec.build.__name__
+        assert fn in fp.__all__ and getattr(fp, fn) is spec.build, name
+        src = lrs if spec.lr_grid else runs
+        info = fp.grid_info(src)
+        assert spec.skip_reason(src, info) is None, name
+        fig = spec.draw(src, **inputs)
+        assert isinstance(fig, Figure) and fig.get_label() == name
+    heat = fp.FIGURES["lr_heatmaps"]
+    assert "single learning rate (0.05)" in heat.skip_reason(runs, fp.grid_info(runs))
+    with pytest.raises(TypeError, match="needs curves"):
+        fp.FIGURES["loss_curves"].draw(runs, palette=inputs["palette"])
+    with pytest.raises(ValueError, match="unknown inputs"):
+        fp.FigureSpec("x", "X", "an x", fp.loss_curves, needs=("curve",))

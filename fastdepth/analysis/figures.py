@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..plots import STYLE, SUBTITLE_SIZE, TITLE_SIZE
+from ..plots.style import STYLE, SUBTITLE_SIZE, TITLE_SIZE
 from .regions import GridRegions, SegmentRegions
 
 __all__ = ["draw_region_map", "region_maps"]
