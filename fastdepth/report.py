@@ -38,6 +38,7 @@ import pandas as pd
 from . import plots
 from .config import ConfigError
 from .plots.grid import distinct, fmt_value, join_values, norm_value, relevant, values_text
+from .plots.style import depth_groups
 from .store import (
     Store,
     StoreError,
@@ -93,7 +94,8 @@ def _slug(text: str) -> str:
 
 
 def _join(values: Sequence[Any]) -> str:
-    return join_values(values, "-")
+    # %g, not the figures' %.3g: file names keep rates that differ in the 4th digit apart
+    return join_values(values, "-", fmt=lambda v: f"{v:g}")
 
 
 def grid_tag(runs: pd.DataFrame, *, fixed_keys: Sequence[str] = (), extra: str = "") -> str:
@@ -333,17 +335,24 @@ def _draw_all(path: Path, runs: pd.DataFrame, w: _Writer) -> list[str]:
         md += ["## Best learning rate per depth", "",
                "The figures other than the heatmaps show each depth at this learning rate "
                "(lowest median final training loss among the rates where fewest seeds "
-               "diverged).", "",
+               "diverged or collapsed).", "",
                *_md_table(plots.best_lr(runs), {"median": "median final train loss",
-                                                "diverged": "share diverged"}), ""]  # fmt: skip
+                                                "diverged": "share diverged",
+                                                "collapsed": "share collapsed"}), ""]  # fmt: skip
     ids = shown["run_id"].tolist()
     inputs = {"curves": load_curves(path, run_id=ids), "layers": load_layers(path, run_id=ids),
               "path": path, "palette": palette}  # fmt: skip
+    # More depths than colours tell apart: the figures keyed by colour, once per depth group.
+    groups = depth_groups(info.depths)
     for keys, group in _split(shown, plots.grid_info(shown)):
         where = _where(group, keys)
-        stem = grid_tag(group, fixed_keys=keys, extra=lr_tag)
         for spec in (s for s in specs if not s.lr_grid):
-            w.draw(spec.name, lambda s=spec, g=group: s.draw(g, **inputs), stem, where)
+            for depths in groups if spec.by_colour and len(groups) > 1 else [None]:
+                sub = group if depths is None else group[group["depth"].isin(depths)]
+                stem = grid_tag(sub, fixed_keys=keys, extra=lr_tag)
+                at = where if depths is None else ", ".join(
+                    filter(None, [where, f"depths {depths[0]}-{depths[-1]}"]))  # fmt: skip
+                w.draw(spec.name, lambda s=spec, g=sub: s.draw(g, **inputs), stem, at)
     md += ["## Figures", ""]
     for spec in FIGURES.values():
         if w.sections[spec.name]:
@@ -356,13 +365,13 @@ def _where(group: pd.DataFrame, keys: Sequence[str]) -> str:
 
 
 def _md_table(df: pd.DataFrame, headers: dict[str, str] | None = None) -> list[str]:
-    """A small Markdown table (numbers right-aligned, floats in %.4g)."""
+    """A small Markdown table (numbers right-aligned, floats in %.3g, as in the figures)."""
     cols = list(df.columns)
     num = [pd.api.types.is_numeric_dtype(df[c]) for c in cols]
 
     def cell(v: Any) -> str:
         v = norm_value(v)
-        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        return "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))
 
     lines = ["| " + " | ".join((headers or {}).get(c, c) for c in cols) + " |",
              "|" + "|".join("---:" if n else ":---" for n in num) + "|"]  # fmt: skip

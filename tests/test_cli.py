@@ -42,7 +42,7 @@ def test_console_script_and_python_m_fastdepth(how, tmp_path):
     assert r.returncode == 0 and r.stdout == f"fastdepth {fd.__version__}\n"
     r = run("--help")
     assert r.returncode == 0 and "sweep" in r.stdout and "report" in r.stdout
-    r = run("sweep", "--seeds", "2", "--depths", "1:3", "--dry-run")
+    r = run("sweep", "--seeds", "2", "--depths", "1:2", "--dry-run")
     assert r.returncode == 0, r.stderr
     assert "8 runs = dataset[2] x depth[2] x seed[2]" in r.stdout and not list(tmp_path.iterdir())
     r = run("report", str(tmp_path / "missing"))
@@ -84,7 +84,7 @@ EXAMPLES = {
     "eps": ("1e-6", 1e-6), "weight_decay": ("0.001", 0.001), "clip": ("2.5", 2.5),
     "schedule": ("cosine", "cosine"), "batch_size": ("16", 16), "epochs": ("5", 5),
     "log_every": ("2", 2), "eval_every": ("3", 3), "dtype": ("float32", "float32"),
-    "seed": ("4:5", 4),  # --seeds 4 is a count
+    "seed": ("4:4", 4),  # --seeds 4 is a count
 }  # fmt: skip
 
 
@@ -118,12 +118,14 @@ def test_every_runconfig_field_is_reachable_by_a_flag_and_by_set(field):
 @pytest.mark.parametrize(
     "argv, field, values",
     [
-        (["--depths", "1:4"], "depth", [1, 2, 3]),
-        (["--depths", "1,3:9:2"], "depth", [1, 3, 5, 7]),
+        (["--depths", "1:4"], "depth", [1, 2, 3, 4]),
+        (["--depths", "1:8"], "depth", [1, 2, 3, 4, 5, 6, 7, 8]),
+        (["--depths", "1,3:9:2"], "depth", [1, 3, 5, 7, 9]),
+        (["--seeds", "10:12"], "seed", [10, 11, 12]),
         (["--epochs", "10:31:10"], "epochs", [10, 20, 30]),
-        (["--seeds", "10:13"], "seed", [10, 11, 12]),
-        (["--seeds", "0:10:5,7"], "seed", [0, 5, 7]),
-        (["--n-train", "100:300:100"], "n_train", [100, 200]),
+        (["--seeds", "10:13"], "seed", [10, 11, 12, 13]),
+        (["--seeds", "0:9:5,7"], "seed", [0, 5, 7]),
+        (["--n-train", "100:300:100"], "n_train", [100, 200, 300]),
         (["--lrs", "1e-2:1:3"], "lr", [0.01, 0.1, 1.0]),
         (["--momentum", "0.5,0.9", "--optimizers", "momentum"], "momentum", [0.5, 0.9]),
         (["--set", "weight_decay=1e-4:1e-2:3"], "weight_decay", [1e-4, 1e-3, 1e-2]),
@@ -145,7 +147,8 @@ def test_lists_and_ranges_are_accepted_uniformly(argv, field, values):
         (["--set", "clip=1", "--set", "clip=2"], "--set clip=... is given twice"),
         (["--set", "residual=maybe"], "residual is true or false"),
         (["--set", "widths=8xa"], "cannot parse widths"),
-        (["--depths", "1:1"], "argument --depths"),
+        (["--depths", "2:1"], "argument --depths"),
+        (["--depths", "1:4:0"], "argument --depths"),
         (["--depths", "1:2:3:4"], "argument --depths"),
         (["--momentum", "x"], "cannot parse momentum 'x'"),
     ],

@@ -669,7 +669,7 @@ def test_parse_lrs_errors(text: str) -> None:
 
 def test_parse_seeds() -> None:
     assert parse_seeds("50") == range(50)
-    assert parse_seeds("10:20") == range(10, 20)
+    assert parse_seeds("10:19") == range(10, 20)  # both ends included
     assert parse_seeds("1,5,9") == [1, 5, 9]
 
 

@@ -126,7 +126,9 @@ def test_a_kill_at_every_step_of_a_sweep_resumes_to_identical_files(
 
 
 @pytest.mark.slow
-def test_a_full_disk_at_any_step_of_creation_and_first_chunk_then_rerun(ref, tmp_path, monkeypatch):
+def test_a_full_disk_at_any_step_of_creation_and_first_chunk_then_rerun(
+    ref, tmp_path, monkeypatch, capsys
+):
     # every step of creation and the first session (the first 20), then every third step
     # of chunk 0: each kind of step of each kind of file
     for n in [*range(20), *range(20, 52, 3)]:
@@ -139,8 +141,10 @@ def test_a_full_disk_at_any_step_of_creation_and_first_chunk_then_rerun(ref, tmp
                 raise OSError(errno.ENOSPC, "No space left on device (injected)", str(path))
 
         monkeypatch.setattr(files, "fault_hook", full_disk)
-        with pytest.raises(OSError, match="injected"):
-            run_sweep(out)
+        # the CLI reports the full disk as one "error:" line, exit 2, not a traceback
+        assert run_sweep(out) == 2, n
+        err = capsys.readouterr().err
+        assert "injected" in err and "Traceback" not in err, (n, err)
         monkeypatch.setattr(files, "fault_hook", None)
         assert not list(out.rglob("*.tmp-*")), n  # the failed write cleaned up after itself
         assert not (out / st.LOCK).exists(), n
@@ -252,7 +256,7 @@ def test_every_single_bit_flip_and_truncation_is_caught(ref, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_flipped_part_is_refused_on_load_and_retrained_on_resume(ref, copy, kind):
+def test_a_flipped_part_is_refused_on_load_and_retrained_on_resume(ref, copy, kind, capsys):
     path = target(copy, kind, chunk=1)
     flip_bit(path, 8 * 40 + 3)
     with pytest.raises(st.StoreCorruptError, match=f"{kind}/part-00001.* is corrupt: its SHA-256"):
@@ -263,14 +267,21 @@ def test_a_flipped_part_is_refused_on_load_and_retrained_on_resume(ref, copy, ki
              "timing": st.load_timing}[kind](copy)  # fmt: skip
     report = st.verify(copy)
     assert not report.sound and list(report.bad) == [1] and "chunk 1 (runs 3..6)" in str(report)
-    with pytest.warns(st.StoreCorruptWarning, match=rf"chunk 1 \(runs 3..6\): {kind}/part-00001"):
-        assert resume(copy) == 0
+    capsys.readouterr()
+    assert sweep.main(["--verify", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "DAMAGED" in out and f"{kind}/part-00001" in out
+    # resume says on the console (even --quiet) which chunk it trains again and why
+    assert resume(copy) == 0
+    err = capsys.readouterr().err
+    assert "warning: " in err and f"chunk 1 (runs 3..6): {kind}/part-00001" in err, err
     assert_same_store(ref, copy)
     assert st.verify(copy).complete
+    assert sweep.main(["--verify", str(copy)]) == 0 and "complete" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_truncated_part_is_refused_and_retrained(ref, copy, kind):
+def test_a_truncated_part_is_refused_and_retrained(ref, copy, kind, capsys):
     path = target(copy, kind, chunk=2)
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(st.StoreCorruptError, match="truncated"):
@@ -281,18 +292,19 @@ def test_a_truncated_part_is_refused_and_retrained(ref, copy, kind):
              "timing": st.load_timing}[kind](copy)  # fmt: skip
     with pytest.warns(st.StoreCorruptWarning, match="truncated"):
         assert st.Store(copy).done_chunks() == [0, 1]
-    with pytest.warns(st.StoreCorruptWarning):
-        assert resume(copy) == 0
+    capsys.readouterr()
+    assert resume(copy) == 0
+    assert "truncated" in capsys.readouterr().err
     assert_same_store(ref, copy)
 
 
-def test_a_damaged_marker_is_refused_and_retrained(ref, copy):
+def test_a_damaged_marker_is_refused_and_retrained(ref, copy, capsys):
     marker = st.Store(copy).marker(0)
     marker.write_text(marker.read_text().replace('"runs": [0, 3]', '"runs": [0, 4]'))
     with pytest.raises(st.StoreCorruptError, match="done/chunk-00000 .*own SHA-256"):
         fd.load(copy)
-    with pytest.warns(st.StoreCorruptWarning, match="done/chunk-00000"):
-        assert resume(copy) == 0
+    assert resume(copy) == 0
+    assert "done/chunk-00000" in capsys.readouterr().err
     assert_same_store(ref, copy)
 
 
@@ -362,7 +374,7 @@ def test_verify_reports_a_sound_store_and_what_is_wrong_with_others(ref, copy):
     assert "not committed (no done marker): chunks 2" in text and "--resume" in text
 
 
-def test_verify_deep_checks_contents_and_an_old_store_still_loads(ref, copy):
+def test_verify_deep_checks_contents_and_an_old_store_still_loads(ref, copy, capsys):
     """A store of an older fastdepth: markers without digests, parts without checksums."""
     for k in range(3):
         marker = st.Store(copy).marker(k)
@@ -389,11 +401,18 @@ def test_verify_deep_checks_contents_and_an_old_store_still_loads(ref, copy):
     assert "run ids are not the chunk's" in str(st.verify(copy))
     assert st.verify(copy, deep=False).sound  # without digests only decoding is checked
     part.unlink()
-    with pytest.warns(st.StoreCorruptWarning):
-        assert resume(copy) == 0  # the new chunk gets a marker with digests
+    assert resume(copy) == 0  # the new chunk gets a marker with digests
+    assert "curves/part-00001.parquet" in capsys.readouterr().err  # said why it re-trains
     assert "sha256" in json.loads(st.Store(copy).marker(1).read_text())
     assert st.verify(copy).unhashed == [0, 2]
     # the values are the reference's (the old-style parts differ only in their checksums)
     assert fd.load(copy, timing=False).equals(fd.load(ref, timing=False))
     assert (copy / "curves" / "part-00001.parquet").read_bytes() == (
         ref / "curves" / "part-00001.parquet").read_bytes()  # fmt: skip
+
+
+def test_verify_flag_refuses_a_missing_store_and_other_flags(tmp_path, copy, capsys):
+    assert sweep.main(["--verify", str(tmp_path / "nothing")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert sweep.main(["--verify", str(copy), "--seeds", "3"]) == 2
+    assert "--verify DIR takes no other flags" in capsys.readouterr().err

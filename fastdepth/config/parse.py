@@ -1,8 +1,9 @@
 """Parsers of command-line values: lists, integer ranges, log grids, seed counts, any field.
 
-One syntax everywhere: values are comma separated; an integer item ``a:b`` is the range
-``a, a+1, ..., b-1`` and ``a:b:step`` steps by ``step`` (as Python's ``range``); a real
-item ``lo:hi:n`` is ``n`` log-spaced values from ``lo`` to ``hi`` inclusive; ``none``
+One syntax everywhere: values are comma separated; an integer item ``a:b`` is
+``a, a+1, ..., b`` and ``a:b:step`` is ``a, a+step, ...`` up to ``b``, both ends
+included (``--depths 1:8`` is depths 1 to 8, as a log grid ``lo:hi:n`` includes ``hi``);
+a real item ``lo:hi:n`` is ``n`` log-spaced values from ``lo`` to ``hi`` inclusive; ``none``
 is None for the fields that accept it. :func:`parse_field` parses any
 :class:`~fastdepth.config.RunConfig` field by its kind.
 """
@@ -73,7 +74,8 @@ def _int(text: str) -> int:
 
 
 def parse_ints(text: str, what: str = "integers") -> list[int] | range:
-    """Parse integers: ``'1,2,4'``, ranges ``'1:9'`` (1..8) and ``'0:20:5'``, or a mix.
+    """Parse integers: ``'1,2,4'``, ranges ``'1:8'`` (1..8) and ``'0:20:5'`` (0, 5, ..., 20),
+    or a mix; both ends of a range are included.
 
     Returns
     -------
@@ -96,16 +98,18 @@ def parse_ints(text: str, what: str = "integers") -> list[int] | range:
                 v = _int(parts[0])
                 ranges.append(range(v, v + 1))
             elif len(parts) in (2, 3):
-                r = range(*(_int(p) for p in parts))
-                if len(r) == 0:
+                a, b = _int(parts[0]), _int(parts[1])
+                step = _int(parts[2]) if len(parts) == 3 else 1
+                if step < 1 or b < a:
                     raise ValueError
-                ranges.append(r)
+                ranges.append(range(a, b + 1, step))
             else:
                 raise ValueError
         except ValueError:
             raise ValueError(
                 f"cannot parse {what} {item!r}: use integers '1,2,4', a range 'a:b' "
-                "(a, a+1, ..., b-1, as Python's range) or 'a:b:step', e.g. '1:9' or '0:20:5'"
+                "(a, a+1, ..., b, both included, a <= b) or 'a:b:step' with step >= 1, e.g. "
+                "'1:8' or '0:20:5'"
             ) from None
     if len(ranges) == 1 and len(ranges[0]) > 1:
         return ranges[0]
@@ -113,8 +117,8 @@ def parse_ints(text: str, what: str = "integers") -> list[int] | range:
 
 
 def parse_seeds(text: str) -> range | list[int]:
-    """Parse seeds: a count ``'50'`` -> ``range(50)``, else :func:`parse_ints` (``'10:20'``,
-    ``'1,5,9'``, ``'0:100:10'``), all non-negative.
+    """Parse seeds: a count ``'50'`` -> ``range(50)``, else :func:`parse_ints` (``'10:19'``
+    is seeds 10..19, ``'1,5,9'``, ``'0:90:10'``), all non-negative.
 
     Raises
     ------
@@ -134,8 +138,8 @@ def parse_seeds(text: str) -> range | list[int]:
     except ValueError:
         pass
     raise ValueError(
-        f"cannot parse seeds {text!r}: use a count '50' (seeds 0..49), a range '10:20' "
-        "(seeds 10..19) or a list '1,5,9' of non-negative integers"
+        f"cannot parse seeds {text!r}: use a count '50' (seeds 0..49), a range '10:19' "
+        "(seeds 10..19, both ends included) or a list '1,5,9' of non-negative integers"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,13 @@ from ..config import RunConfig
 from ..model import predict
 from ..store import CONFIG_COLUMNS, load, load_params
 from .grid import CannotDraw, fmt_value, grid_info, norm_value
+from .layout import empty_panel, fit_lines, new_figure, setup, styled
 from .select import conditions, not_diverged, thin
-from .style import CLASS_COLORS, CLASS_MARKERS, empty_panel, new_figure, setup, styled
+from .style import CLASS_COLORS, CLASS_MARKERS
+
+MAX_COLUMNS = 8  # depths side by side
+PANEL = (2.3, 2.55)  # inches per depth
+TITLE_SIZE = 9.0
 
 
 def representative_runs(runs: pd.DataFrame, metric: str = "final_test_acc") -> pd.DataFrame:
@@ -119,18 +125,23 @@ def decision_boundaries(
         raise CannotDraw("every run diverged: no trained network to draw")
     conds = conditions(runs, info)
     depths = info.depths
-    fig, axes = new_figure(len(conds), len(depths), "What each depth learned", info,
+    # at most MAX_COLUMNS depths side by side; more wrap onto further rows, evenly filled
+    per_cond = math.ceil(len(depths) / MAX_COLUMNS)
+    ncols = math.ceil(len(depths) / per_cond)
+    fig, axes = new_figure(len(conds) * per_cond, ncols, "What each depth learned", info,
                            extra="; the seed with the median test accuracy is shown",
-                           panel=(2.3, 2.55), right=0.9,
-                           name="decision_boundaries")  # fmt: skip
+                           panel=PANEL, name="decision_boundaries")  # fmt: skip
+    for i in range(len(conds)):  # the cells after the last depth of each condition
+        for j in range(len(depths), per_cond * ncols):
+            axes[i * per_cond + j // ncols, j % ncols].remove()
     cf = None
     maps: list[Axes] = []  # the 2-D panels, which the colour bar belongs to
     for i, (label, g) in enumerate(conds):
         for j, d in enumerate(depths):
-            ax = axes[i, j]
+            ax = axes[i * per_cond + j // ncols, j % ncols]
             rep = reps[reps["run_id"].isin(g["run_id"]) & (reps["depth"] == d)]
             head = f"depth {d}"
-            if j == 0 and label:
+            if j % ncols == 0 and label:
                 ax.set_ylabel(label, fontsize=10)
             if len(rep) == 0:
                 n = int((g["depth"] == d).sum())
@@ -146,12 +157,12 @@ def decision_boundaries(
             box = datasets.bounding_box(cfg.dataset, cfg.noise, **cfg.dataset_kwargs)
             k = thin(np.arange(len(Xtr)), max_points)
             acc = row["final_test_acc"]
-            sub = f"seed {int(row['seed'])}"
-            for lk in info.linked:
-                sub += f" · {fmt_value(lk, row[lk])}"
+            # the same lines in every panel: depth / seed and per-depth values / accuracy
+            sub = [f"seed {int(row['seed'])}", *(fmt_value(lk, row[lk]) for lk in info.linked)]
+            lines = [head, *fit_lines(sub, PANEL[0] - 0.15, TITLE_SIZE, sep=" · ")]
             if np.isfinite(acc):
-                sub += f" · test acc {acc:.3f}"
-            ax.set_title(f"{head}\n{sub}", fontsize=9)
+                lines.append(f"test acc {acc:.3f}")
+            ax.set_title("\n".join(lines), fontsize=TITLE_SIZE)
             ax.grid(False)
             for s in ax.spines.values():
                 s.set_visible(True)

@@ -11,8 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .grid import CannotDraw, step_label
-from .select import auto_log, conditions, not_diverged, quantiles, step_matrix, thin
-from .style import (
+from .layout import (
     add_note,
     depth_legend,
     diverged_note,
@@ -22,6 +21,7 @@ from .style import (
     setup,
     styled,
 )
+from .select import auto_log, conditions, not_diverged, quantiles, step_matrix, thin
 
 
 def _curve_figure(
@@ -43,6 +43,8 @@ def _curve_figure(
                            sharex="col", sharey="col")  # fmt: skip
     if single:
         add_note(fig, "single seed: curves of that run, no median or IQR band")
+    # fainter bands the more depths overlap, so that the medians stay readable
+    band = 0.18 * min(1.0, (3 / len(info.depths)) ** 0.5)
     drawn = 0
     for j, (label, g) in enumerate(conds):
         series: dict[int, list[tuple[np.ndarray, ...]]] = {}
@@ -70,7 +72,7 @@ def _curve_figure(
                 k = thin(x, max_points)
                 ax.plot(x[k], med[k], color=pal[d], label=f"depth {d}", zorder=3)
                 if not single:
-                    ax.fill_between(x[k], lo[k], hi[k], color=pal[d], alpha=0.18, lw=0,
+                    ax.fill_between(x[k], lo[k], hi[k], color=pal[d], alpha=band, lw=0,
                                     zorder=2)  # fmt: skip
                 drawn += 1
             if use_log:
@@ -83,7 +85,7 @@ def _curve_figure(
                 panel_title(ax, label, g, info)
     if drawn == 0:
         raise CannotDraw("every run diverged: no curves to draw")
-    depth_legend(fig, pal, info.depths, [(Patch(color="0.6", alpha=0.4), "IQR over seeds")]
+    depth_legend(fig, pal, info, [(Patch(color="0.6", alpha=0.4), "IQR over seeds")]
                  if not single else ())  # fmt: skip
     return fig
 

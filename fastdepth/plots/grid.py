@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,9 @@ class GridInfo:
     depths : list of int
     seeds : (int, int)
         Fewest and most seeds of any (condition, depth) cell.
+    by_depth : dict
+        The linked fields that depth alone determines (the same in every condition):
+        field -> {depth: value}. Figures name these values in the depth legend.
     """
 
     varied: dict[str, list[Any]]
@@ -58,6 +61,7 @@ class GridInfo:
     depths: list[int]
     seeds: tuple[int, int]
     notes: list[str] = field(default_factory=list)
+    by_depth: dict[str, dict[int, Any]] = field(default_factory=dict)
 
 
 def norm_value(v: Any) -> Any:
@@ -133,12 +137,17 @@ def grid_info(runs: pd.DataFrame) -> GridInfo:
         seeds = (int(n.min()), int(n.max()))
     else:
         seeds = (len(runs), len(runs))
-    return GridInfo(varied, fixed, cand, linked, attrs, depths, seeds)
+    by_depth = {}
+    for k in linked:
+        if _determined(runs, k, ["depth"]):
+            pairs = runs[["depth", k]].drop_duplicates("depth")
+            by_depth[k] = {int(d): norm_value(v) for d, v in pairs.itertuples(index=False)}
+    return GridInfo(varied, fixed, cand, linked, attrs, depths, seeds, by_depth=by_depth)
 
 
 def fmt_num(v: float) -> str:
-    """A number as it reads in a title (``%g``)."""
-    return f"{v:g}"
+    """A number as it reads in a figure: three significant digits (``0.00316``, ``100``)."""
+    return f"{v:.3g}"
 
 
 def fmt_value(key: str, v: Any) -> str:
@@ -184,7 +193,7 @@ def relevant(key: str, fixed: Mapping[str, Any]) -> bool:
         return False
     if key in ("beta1", "beta2") and fixed.get("optimizer") != "adam":
         return False
-    if key == "residual_block" and not fixed.get("residual"):
+    if key in ("residual_block", "residual_init") and not fixed.get("residual"):
         return False
     if key == "residual" and not v:
         return False
@@ -201,9 +210,9 @@ def fixed_text(info: GridInfo) -> str:
     return ", ".join(parts)
 
 
-def join_values(vals: Sequence[Any], sep: str = ", ") -> str:
-    """Grid values joined by ``sep``, numbers as :func:`fmt_num` writes them."""
-    return sep.join(fmt_num(v) if isinstance(v, float) else str(v) for v in vals)
+def join_values(vals: Sequence[Any], sep: str = ", ", fmt: Callable[[float], str] = fmt_num) -> str:
+    """Grid values joined by ``sep``, numbers written by ``fmt`` (default :func:`fmt_num`)."""
+    return sep.join(fmt(v) if isinstance(v, float) else str(v) for v in vals)
 
 
 def values_text(key: str, vals: Sequence[Any]) -> str:
@@ -212,18 +221,19 @@ def values_text(key: str, vals: Sequence[Any]) -> str:
     if key in ("lr", "weight_decay") and len(vals) > 5:
         return f"{len(vals)} values {fmt_num(min(vals))}-{fmt_num(max(vals))}"
     if len(vals) > 8:
-        return f"{len(vals)} values"
+        ints = all(isinstance(v, int) for v in vals)
+        return f"{len(vals)} values {min(vals)}-{max(vals)}" if ints else f"{len(vals)} values"
     return join_values(vals)
 
 
 def varied_text(info: GridInfo, extra: str = "") -> str:
     """``'depth (1, 2, 4), dataset (circle, rings); 50 seeds'``."""
-    keys = ["depth", *info.conditions, *info.linked, *info.attrs]
     parts = []
-    for k in keys:
-        if k in info.varied:
-            tag = " (per depth)" if k in info.linked else ""
-            parts.append(f"{k}{tag} ({values_text(k, info.varied[k])})")
+    for k in ["depth", *info.conditions, *info.linked, *info.attrs]:
+        if k not in info.varied:
+            continue
+        vals = values_text(k, info.varied[k])
+        parts.append(f"{k} per depth (one of {vals})" if k in info.linked else f"{k} ({vals})")
     lo, hi = info.seeds
     seeds = f"{lo} seed{'s' * (lo != 1)}" if lo == hi else f"{lo}-{hi} seeds"
     if not parts:
@@ -231,12 +241,24 @@ def varied_text(info: GridInfo, extra: str = "") -> str:
     return f"{', '.join(parts)}; {seeds} per cell{extra}"
 
 
+def depth_label(d: int, info: GridInfo) -> str:
+    """``'depth 4'``, with the values depth alone determines: ``'depth 4 · lr 0.0316'``."""
+    return " · ".join([f"depth {d}", *(fmt_value(k, v[d]) for k, v in info.by_depth.items())])
+
+
 def linked_text(g: pd.DataFrame, info: GridInfo) -> str:
-    """``'lr by depth: 1: 3, 2: 3, 4: 1'`` for fields chosen per depth (see GridInfo.linked)."""
+    """``'lr by depth: 1: 3, 2: 3, 4: 1'`` for the fields chosen per depth in ``g``.
+
+    Fields that depth alone determines (:attr:`GridInfo.by_depth`) are left out: the depth
+    legend names them. A value and its depth are joined by a no-break space, so a wrapped
+    line never separates them.
+    """
     parts = []
     for k in info.linked:
+        if k in info.by_depth:
+            continue
         pairs = g[["depth", k]].drop_duplicates().sort_values("depth")
-        vals = ", ".join(f"{int(d)}: {fmt_num(v) if isinstance(v, float) else v}"
+        vals = ", ".join(f"{int(d)}:\u00a0{fmt_num(v) if isinstance(v, float) else v}"
                          for d, v in pairs.itertuples(index=False))  # fmt: skip
         parts.append(f"{k} by depth: {vals}")
     return "; ".join(parts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,21 +11,23 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..metrics import wilson_interval
 from .grid import step_label
-from .select import conditions, iqr, not_diverged
-from .style import (
+from .layout import (
     add_note,
     depth_axis,
     depth_legend,
     depth_x,
     diverged_note,
     empty_panel,
+    label_step,
     new_figure,
     panel_title,
     setup,
     styled,
     xpos,
 )
+from .select import conditions, iqr, not_diverged
 
 
 def _per_layer(g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -138,7 +139,7 @@ def layer_grad_profile(
             ax.set_xlim(-0.4, max(info.depths) + 0.4)
             if i == 0:
                 panel_title(ax, label, g, info)
-    depth_legend(fig, pal, info.depths)
+    depth_legend(fig, pal, info)
     return fig
 
 
@@ -155,8 +156,9 @@ def dead_units(
     <= 0 on every training input; layer 1 = next to the input), mean over seeds, at
     initialisation and at the end of training (diverged runs left out). Row 3: the share
     of runs *born dead* (some hidden layer entirely dead at init, so the output is constant
-    and nothing trains), with the count on each bar. With ``layers``, a 4th row shows the
-    dead fraction of all hidden units during training (mean over seeds).
+    and nothing trains), with its Wilson 95% interval and the count on each bar. With
+    ``layers``, a 4th row shows the dead fraction of all hidden units during training (mean
+    over seeds).
 
     Parameters
     ----------
@@ -232,20 +234,24 @@ def dead_units(
                 empty_panel(ax, "nothing to draw")
         ax = axes[-1, j]
         unit, logx = depth_x(info.depths)
-        for d in info.depths:
-            gd = g[g["depth"] == d]
-            n = len(gd)
-            k = int(gd["born_dead"].astype(bool).sum())
-            share = k / n if n else math.nan
+        counts = {d: (int(gd["born_dead"].astype(bool).sum()), len(gd))
+                  for d, gd in g.groupby("depth") if len(gd)}  # fmt: skip
+        # the counts side by side if they fit, else upright
+        upright = label_step(ax, [f"{k}/{n}" for k, n in counts.values()], 7) > 1
+        for d, (k, n) in sorted(counts.items()):
+            share, lo, hi = wilson_interval(k, n)
             x = xpos(d, 0, unit, logx)
             ax.bar(x, share, width=x * 0.25 if logx else 0.6 * unit, color=pal[d])
-            ax.text(x, share + 0.03, f"{k}/{n}", ha="center", va="bottom", fontsize=8)
-        ax.set_ylim(0, 1.2)
+            ax.errorbar([x], [share], yerr=[[share - lo], [hi - share]], color="0.25", lw=0,
+                        elinewidth=1, capsize=2, zorder=4)  # fmt: skip
+            ax.text(x, hi + 0.03, f"{k}/{n}", ha="center", va="bottom", fontsize=7,
+                    rotation=90 if upright else 0)  # fmt: skip
+        ax.set_ylim(0, 1.5 if upright else 1.2)
         ax.set_yticks([0, 0.5, 1])
-        ax.set_ylabel("share of runs\nborn dead")
+        ax.set_ylabel("share of runs\nborn dead")  # bars: Wilson 95% interval
         depth_axis(ax, info.depths, logx)
     top = min(1.0, max(0.1, 1.15 * top))
     for ax in fraction_axes:
         ax.set_ylim(-0.03 * top, top)
-    depth_legend(fig, pal, info.depths)
+    depth_legend(fig, pal, info)
     return fig

@@ -13,45 +13,47 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .grid import CannotDraw, GridInfo, distinct, fmt_num, grid_info, join_values, norm_value
-from .select import auto_log, cond_values, conditions, not_diverged
-from .style import add_note, new_figure, styled
+from .layout import add_note, new_figure, styled, wrap_text
+from .select import auto_log, collapsed, cond_values, conditions, not_diverged
 
 
 def best_lr(runs: pd.DataFrame, metric: str = "final_train_loss") -> pd.DataFrame:
     """The best learning rate per condition and depth.
 
-    Best = the lowest median ``metric`` over seeds among the learning rates at which no
-    seed diverged (or, if every lr diverged somewhere, the lowest divergence rate first);
-    ties go to the smaller lr.
+    Best = the fewest seeds failed (diverged, or collapsed to a constant output), then the
+    lowest median ``metric`` over the seeds that did not fail; ties go to the smaller lr.
 
     Returns
     -------
     pandas.DataFrame
         The condition columns (:attr:`GridInfo.conditions` without ``lr``), ``depth``,
-        ``lr``, ``median`` (of ``metric``), ``diverged`` (share of seeds).
+        ``lr``, ``median`` (of ``metric``), ``diverged`` and ``collapsed`` (shares of seeds).
     """
     info = grid_info(runs)
     keys = [k for k in info.conditions if k != "lr"] + ["depth"]
-    frame = runs.assign(_div=(runs["status"] == "diverged").astype(float))
-    frame = frame.assign(_m=np.where(frame["_div"] > 0, np.nan, frame[metric]))
+    div = (runs["status"] == "diverged").to_numpy()
+    col = collapsed(runs).to_numpy()
+    frame = runs.assign(_div=div.astype(float), _col=col.astype(float),
+                        _m=np.where(div | col, np.nan, runs[metric]))  # fmt: skip
     agg = frame.groupby([*keys, "lr"], sort=False, dropna=False).agg(
-        median=("_m", "median"), diverged=("_div", "mean")
+        median=("_m", "median"), diverged=("_div", "mean"), collapsed=("_col", "mean")
     )
     agg = agg.reset_index()
+    agg["_failed"] = agg["diverged"] + agg["collapsed"]
     agg["_med"] = agg["median"].fillna(np.inf)
-    agg = agg.sort_values(["diverged", "_med", "lr"], kind="stable")
+    agg = agg.sort_values(["_failed", "_med", "lr"], kind="stable")
     best = agg.groupby(keys, sort=False, dropna=False).head(1)
     # back to grid order: conditions and depths as they first appear in the runs table
     order = runs[keys].astype(object).map(norm_value).drop_duplicates().reset_index(drop=True)
     rank = best[keys].astype(object).map(norm_value).merge(order.reset_index(), on=keys, how="left")
     best = best.iloc[np.argsort(rank["index"].to_numpy(), kind="stable")]
-    return best[[*keys, "lr", "median", "diverged"]].reset_index(drop=True)
+    return best[[*keys, "lr", "median", "diverged", "collapsed"]].reset_index(drop=True)
 
 
 def select_best_lr(runs: pd.DataFrame, metric: str = "final_train_loss") -> pd.DataFrame:
     """The runs at the best learning rate of each condition and depth (:func:`best_lr`)."""
     b = best_lr(runs, metric)
-    keys = [c for c in b.columns if c not in ("median", "diverged")]
+    keys = [c for c in b.columns if c not in ("median", "diverged", "collapsed")]
     sel = runs.merge(b[keys], on=keys, how="inner")
     return runs[runs["run_id"].isin(sel["run_id"])]
 
@@ -69,6 +71,12 @@ def no_lr_grid(runs: pd.DataFrame, info: GridInfo) -> str | None:
     return f"a single learning rate ({lrs}): no depth x lr heatmap"
 
 
+def _failures(n_div: int, n_col: int) -> str:
+    """Cell text of the failed-seeds panel: ``'0'``, ``'2 div'``, ``'1 div\n3 col'``."""
+    parts = [f"{k} {what}" for k, what in ((n_div, "div"), (n_col, "col")) if k]
+    return "\n".join(parts) or "0"
+
+
 def _text_color(rgba: Sequence[float]) -> str:
     r, g, b = rgba[:3]
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
@@ -81,13 +89,14 @@ def lr_heatmaps(
     metric: str = "final_train_loss",
     annotate: bool | str = "auto",
 ) -> Figure:
-    """Depth x learning-rate heatmaps: final loss, test accuracy, divergence rate.
+    """Depth x learning-rate heatmaps: final loss, test accuracy, share of failed seeds.
 
     One row per condition, three panels: the median final training loss over seeds
     (log colour scale; non-diverged seeds), the mean final test accuracy, and the share of
-    seeds that diverged. Rows are depths, columns learning rates. The best lr of each
-    depth (:func:`best_lr`) is outlined in every panel; cells where every seed diverged are
-    grey and marked "div".
+    seeds that failed: diverged, or collapsed to a constant output (each cell counts the
+    seeds of each kind). Rows are depths, columns learning rates. The best lr of each depth
+    (:func:`best_lr`) is outlined in every panel; cells where every seed diverged are grey
+    and marked "div".
 
     Parameters
     ----------
@@ -117,22 +126,28 @@ def lr_heatmaps(
     depths = info.depths
     n_lr = len(lrs)
     panel = (max(3.0, 0.42 * n_lr + 1.6), max(1.8, 0.36 * len(depths) + 1.1))
-    extra = f"; outlined: the best lr of each depth (lowest median {metric}, fewest diverged)"
+    extra = (f"; outlined: the best lr of each depth (fewest seeds diverged or collapsed, "
+             f"then lowest median {metric})")  # fmt: skip
     fig, axes = new_figure(len(conds), 3, "Depth × learning rate", info, panel=panel,
-                           name="lr_heatmaps", extra=extra, right=0.3)  # fmt: skip
+                           name="lr_heatmaps", extra=extra)  # fmt: skip
     ann = (n_lr <= 12) if annotate == "auto" else bool(annotate)
     panels = [
         ("median final train loss", "viridis_r", "loss"),
         ("mean final test accuracy", "viridis", "acc"),
-        ("share of seeds diverged", "Greys", "div"),
+        ("share of seeds diverged or collapsed", "Greys", "fail"),
     ]
     best = best_lr(runs, metric)
     for i, (label, g) in enumerate(conds):
-        mats = {k: np.full((len(depths), n_lr), np.nan) for k in ("loss", "acc", "div")}
+        # loss, acc: the panels; div, fail: shares of seeds; n_div, n_col: counts of seeds
+        keys = ("loss", "acc", "div", "fail", "n_div", "n_col")
+        mats = {k: np.full((len(depths), n_lr), np.nan) for k in keys}
         for (d, lr), c in g.groupby(["depth", "lr"]):
             r, col = depths.index(int(d)), lrs.index(float(lr))
             ok = not_diverged(c)
-            mats["div"][r, col] = float((c["status"] == "diverged").mean())
+            div, coll = (c["status"] == "diverged").to_numpy(), collapsed(c).to_numpy()
+            mats["div"][r, col] = float(div.mean())
+            mats["fail"][r, col] = float((div | coll).mean())
+            mats["n_div"][r, col], mats["n_col"][r, col] = div.sum(), coll.sum()
             loss = ok[metric].to_numpy(np.float64)
             loss = loss[np.isfinite(loss)]
             acc = ok["final_test_acc"].to_numpy(np.float64)
@@ -150,7 +165,7 @@ def lr_heatmaps(
             finite = m[np.isfinite(m)]
             if key == "loss" and finite.size and finite.min() > 0 and auto_log([finite], 10):
                 norm: mcolors.Normalize = mcolors.LogNorm(finite.min(), finite.max())
-            elif key in ("div",):
+            elif key == "fail":
                 norm = mcolors.Normalize(0, 1)
             elif key == "acc":
                 lo = min(0.5, float(finite.min())) if finite.size else 0.5
@@ -170,13 +185,19 @@ def lr_heatmaps(
             ax.grid(False)
             for s in ax.spines.values():
                 s.set_visible(False)
-            ax.set_title(f"{label}: {title}" if label and len(conds) > 1 else title)
+            head = f"{label}: {title}" if label and len(conds) > 1 else title
+            ax.set_title("\n".join(wrap_text(head, panel[0] - 0.3, mpl.rcParams["axes.titlesize"])))
             for r in range(len(depths)):
                 for col in range(n_lr):
                     v = m[r, col]
-                    if key != "div" and not np.isfinite(v) and mats["div"][r, col] == 1:
+                    if key != "fail" and not np.isfinite(v) and mats["div"][r, col] == 1:
                         ax.text(col, r, "div", ha="center", va="center", fontsize=7,
                                 color="0.3")  # fmt: skip
+                    elif key == "fail" and ann and np.isfinite(v):
+                        text = _failures(int(mats["n_div"][r, col]), int(mats["n_col"][r, col]))
+                        ax.text(col, r, text,
+                                ha="center", va="center", fontsize=7,
+                                color=_text_color(cmap(norm(v))))  # fmt: skip
                     elif ann and np.isfinite(v):
                         txt = f"{v:.2f}" if key != "loss" else f"{v:.2g}"
                         ax.text(col, r, txt, ha="center", va="center", fontsize=7,

@@ -50,6 +50,10 @@ class FigureSpec:
     applies : callable, optional
         ``applies(runs, info) -> reason or None``: why the figure does not apply to a store
         at all (None: it does), checked before anything is drawn.
+    by_colour : bool
+        The figure tells depths apart by colour alone (curves, per-layer lines): with more
+        than :data:`~fastdepth.plots.style.MAX_DEPTHS` depths the report draws it once per
+        :func:`~fastdepth.plots.style.depth_groups` group.
     """
 
     name: str
@@ -59,6 +63,7 @@ class FigureSpec:
     needs: tuple[str, ...] = ()
     lr_grid: bool = False
     applies: Callable[[pd.DataFrame, GridInfo], str | None] | None = None
+    by_colour: bool = False
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.needs) - set(INPUTS))
@@ -85,6 +90,7 @@ _SPECS = (
         "depth: median over seeds, band = inter-quartile range. Diverged runs are left out.",
         loss_curves,
         needs=("curves", "palette"),
+        by_colour=True,
     ),
     FigureSpec(
         "grad_norm_curves",
@@ -93,6 +99,7 @@ _SPECS = (
         "inter-quartile range.",
         grad_norm_curves,
         needs=("curves", "palette"),
+        by_colour=True,
     ),
     FigureSpec(
         "layer_grad_profile",
@@ -103,12 +110,13 @@ _SPECS = (
         "vanishing gradient, a rising one an exploding gradient.",
         layer_grad_profile,
         needs=("layers", "palette"),
+        by_colour=True,
     ),
     FigureSpec(
         "accuracy_vs_depth",
         "Accuracy against depth",
         "Final test (filled) and train (open) accuracy: mean and 95% confidence interval over "
-        "seeds (Student t); dots = single seeds (test).",
+        "seeds (bootstrap, within [0, 1]); dots = single seeds (test).",
         accuracy_vs_depth,
         needs=("palette",),
     ),
@@ -116,7 +124,8 @@ _SPECS = (
         "gradstats_vs_depth",
         "Gradient-norm statistics against depth",
         "Per run, the mean (top) and coefficient of variation (bottom) of the total gradient "
-        "norm over training; mean and 95% CI over seeds, dots = single seeds.",
+        "norm over training; mean and 95% CI over seeds (bootstrap on a log axis, Student t "
+        "otherwise), dots = single seeds.",
         gradstats_vs_depth,
         needs=("palette",),
     ),
@@ -124,7 +133,8 @@ _SPECS = (
         "oscillation_vs_depth",
         "Oscillation against depth",
         "Share of steps where the training loss rose (top) and total variation of the loss "
-        "curve over its net decrease (bottom; 1 = monotone); mean and 95% CI over seeds.",
+        "curve over its net decrease (bottom; 1 = monotone); mean and 95% CI over seeds "
+        "(bootstrap for the share, within [0, 1], and on a log axis; Student t otherwise).",
         oscillation_vs_depth,
         needs=("palette",),
     ),
@@ -133,15 +143,19 @@ _SPECS = (
         "Dead ReLU units",
         "Fraction of dead units (pre-activation <= 0 on every training input) per hidden layer "
         "at init and at the end, mean over seeds; the dead fraction of all hidden units during "
-        "training; and the share of runs born dead (a whole hidden layer dead at init).",
+        "training; and the share of runs born dead (a whole hidden layer dead at init), with "
+        "its Wilson 95% interval.",
         dead_units,
         needs=("layers", "palette"),
+        by_colour=True,
     ),
     FigureSpec(
         "lr_heatmaps",
         "Depth x learning rate",
-        "Median final training loss, mean final test accuracy and share of diverged seeds for "
-        "every depth and learning rate; the outlined cell is the best lr of each depth.",
+        "Median final training loss, mean final test accuracy and share of seeds that diverged "
+        "or collapsed (constant output; each cell counts both) for every depth and learning "
+        "rate; the outlined cell is the best lr of each depth (fewest failed seeds, then the "
+        "lowest median loss).",
         lr_heatmaps,
         lr_grid=True,
         applies=no_lr_grid,

@@ -48,6 +48,16 @@ def not_diverged(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"] != "diverged"]
 
 
+def collapsed(runs: pd.DataFrame) -> pd.Series:
+    """Whether each run collapsed: finished, but its network's output is (almost) constant.
+
+    All False for a runs table from before the ``collapsed`` column.
+    """
+    if "collapsed" not in runs.columns:
+        return pd.Series(False, index=runs.index)
+    return runs["collapsed"].fillna(False).astype(bool)
+
+
 def step_matrix(long: pd.DataFrame, ids: Sequence[str], metric: str) -> pd.DataFrame:
     """``step x run`` matrix of one metric for the runs ``ids`` (steps with any value)."""
     sub = long[long["run_id"].isin(ids)]
@@ -101,3 +111,33 @@ def auto_log(values: Sequence[np.ndarray], ratio: float = 5.0) -> bool:
     v = np.concatenate([np.ravel(a) for a in values]) if values else np.empty(0)
     v = v[np.isfinite(v)]
     return bool(v.size and v.min() > 0 and v.max() / v.min() > ratio)
+
+
+def bootstrap_ci(
+    v: np.ndarray, *, level: float = 0.95, n_boot: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``v``.
+
+    The interval lies within the range of ``v`` (so a share's stays in [0, 1] and a positive
+    quantity's above 0), and the same ``v`` always gives the same interval (fixed ``seed``).
+
+    Parameters
+    ----------
+    v : numpy.ndarray of float64, shape (n,)
+        Finite values, one per seed; n >= 1.
+    level : float
+        Coverage, e.g. 0.95.
+    n_boot : int
+        Resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+    """
+    v = np.asarray(v, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)

@@ -1,26 +1,12 @@
-"""The look every figure shares: style, depth palette, figure scaffolding and notes.
-
-:func:`new_figure` lays out the title block (what the figure shows, what varied, what was
-fixed) above a constrained-layout grid of panels; :func:`depth_legend` puts one entry per
-depth at the right; :func:`styled` applies :data:`STYLE` while a figure is built and never
-globally; :func:`add_note` records a caveat that :func:`figure_notes` reads back.
-"""
+"""The look every figure shares: :data:`STYLE`, sizes, and the depth palette."""
 
 from __future__ import annotations
 
-import functools
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Sequence
 from typing import Any
 
-import matplotlib as mpl
 import numpy as np
-import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-
-from .grid import GridInfo, fixed_text, grid_info, linked_text, varied_text
 
 # Paper-ready defaults, applied only while a figure is built (never globally).
 STYLE: dict[str, Any] = {
@@ -51,161 +37,58 @@ CLASS_COLORS = ("#0072B2", "#D55E00")
 CLASS_MARKERS = ("o", "^")
 
 
-def depth_palette(depths: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
-    """One colour per depth, ordered: shallow = dark purple ... deep = yellow-green.
+# At most this many depths in one panel of curves: one colour each, told apart at a glance.
+MAX_DEPTHS = 16
+# The depth palette: a cubehelix path (Green 2011) whose luma, 0.299 R + 0.587 G + 0.114 B,
+# rises linearly from dark to light while the hue turns 2.5 times. Lightness orders the
+# depths (and survives grey scale and colour-vision deficiencies); the hue turn sets
+# neighbours apart: any two of 16 depths differ by at least 20 CIELAB units (viridis:
+# 7.6), of 8 depths by 40 (viridis: 16). Its ends leave out near-black and the palest
+# colours, which are hard to tell apart or to see on white.
+_HELIX = {"start": 2.25, "rotations": 2.5, "hue": 1.5, "dark": 0.16, "light": 0.74}
 
-    Samples viridis (perceptually uniform, colour-blind safe, monotone in lightness) on
-    ``[0, 0.85]``, leaving out the palest yellow, which is hard to see on white.
+
+def _cubehelix(t: np.ndarray) -> np.ndarray:
+    """sRGB (n, 3) of the depth palette at positions ``t`` in [0, 1] (dark to light)."""
+    lam = _HELIX["dark"] + (_HELIX["light"] - _HELIX["dark"]) * np.asarray(t, np.float64)[:, None]
+    phi = 2 * np.pi * (_HELIX["start"] / 3 + _HELIX["rotations"] * lam)
+    amp = _HELIX["hue"] * lam * (1 - lam) / 2
+    rgb = lam + amp * (np.cos(phi) * np.array([-0.14861, -0.29227, 1.97294])
+                       + np.sin(phi) * np.array([1.78277, -0.90649, 0.0]))  # fmt: skip
+    return np.clip(rgb, 0.0, 1.0)
+
+
+def depth_groups(depths: Sequence[int], max_depths: int = MAX_DEPTHS) -> list[list[int]]:
+    """The depths, sorted, in as few runs of consecutive depths of at most ``max_depths``
+    as possible, of nearly equal sizes (20 depths: 10 + 10). Figures that tell depths
+    apart by colour alone show one group per figure.
     """
     ds = sorted({int(d) for d in depths})
-    cmap = mpl.colormaps["viridis"]
-    if len(ds) == 1:
-        return {ds[0]: cmap(0.3)}
-    return {d: cmap(0.85 * i / (len(ds) - 1)) for i, d in enumerate(ds)}
+    n = max(1, math.ceil(len(ds) / max_depths))
+    return [[int(d) for d in part] for part in np.array_split(np.array(ds), n) if part.size]
 
 
-def styled(fn: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Decorator: build the figure under :data:`STYLE`."""
+def depth_palette(depths: Sequence[int]) -> dict[int, tuple[float, float, float, float]]:
+    """One colour per depth, ordered from shallow (dark) to deep (light).
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        with mpl.rc_context(STYLE):
-            # Fonts, line widths and tick properties are fixed when the artists are made,
-            # so the figure keeps this style wherever it is drawn later.
-            return fn(*args, **kwargs)
+    Up to :data:`MAX_DEPTHS` depths spread over the whole palette, each distinct from every
+    other. More depths are split into :func:`depth_groups` and each group spans the
+    palette: a depth is told apart from the depths of its own group, which the report draws
+    together.
 
-    return wrapper
+    Parameters
+    ----------
+    depths : sequence of int
+        Any order, repeats allowed.
 
-
-def figure_notes(fig: Figure) -> list[str]:
-    """Caveats recorded while drawing ``fig`` (e.g. ``'single seed: no IQR band'``)."""
-    return list(getattr(fig, "fastdepth_notes", []))
-
-
-def new_figure(
-    nrows: int,
-    ncols: int,
-    title: str,
-    info: GridInfo,
-    *,
-    extra: str = "",
-    panel: tuple[float, float] = (PANEL_W, PANEL_H),
-    sharex: bool | str = False,
-    sharey: bool | str = False,
-    right: float = 1.1,
-    name: str = "",
-    height_ratios: Sequence[float] | None = None,
-) -> tuple[Figure, np.ndarray]:
-    """A figure with an ``nrows x ncols`` grid of axes under a title block.
-
-    The title block (what / varied / fixed) is laid out by hand above the
-    constrained-layout area, so its size is known and nothing overlaps.
+    Returns
+    -------
+    dict
+        depth -> RGBA tuple of float, sorted by depth.
     """
-    width = max(panel[0] * ncols + right, 6.0)
-    body = width - right  # the legend column sits at the right, from the top down
-    chars = int(body * 72 / (SUBTITLE_SIZE * 0.56))
-    lines = [
-        *textwrap.wrap("varied: " + varied_text(info, extra), chars),
-        *textwrap.wrap("fixed: " + (fixed_text(info) or "-"), chars),
-    ]
-    head = (TITLE_SIZE * 1.5 + len(lines) * SUBTITLE_SIZE * 1.35 + 12) / 72  # inches
-    height = panel[1] * (sum(height_ratios) if height_ratios else nrows) + head
-    fig = Figure(figsize=(width, height), layout="constrained")
-    fig.set_layout_engine("constrained", rect=(0, 0, 1, 1 - head / height), h_pad=0.06)
-    fig.fastdepth_notes = []  # type: ignore[attr-defined]
-    fig.set_label(name)
-    x = 0.5 * body / width
-    y = 1 - 6 / 72 / height
-    fig.text(x, y, title, ha="center", va="top", fontsize=TITLE_SIZE, fontweight="bold")
-    y -= TITLE_SIZE * 1.5 / 72 / height
-    fig.text(x, y, "\n".join(lines), ha="center", va="top", fontsize=SUBTITLE_SIZE,
-             color="0.25", linespacing=1.35)  # fmt: skip
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=sharex, sharey=sharey,
-                        height_ratios=height_ratios)  # fmt: skip
-    return fig, axes
-
-
-def add_note(fig: Figure, text: str) -> None:
-    """Record a caveat of ``fig`` (once), for :func:`figure_notes`."""
-    notes = fig.fastdepth_notes  # type: ignore[attr-defined]
-    if text not in notes:
-        notes.append(text)
-
-
-def depth_legend(
-    fig: Figure,
-    palette: Mapping[int, Any],
-    depths: Sequence[int],
-    extra: Sequence[tuple[Any, str]] = (),
-    labels: Mapping[int, str] | None = None,
-) -> None:
-    """One legend entry per depth (then ``extra`` handles), right of the panels."""
-    handles: list[Any] = [Line2D([], [], color=palette[d], lw=2.5) for d in depths]
-    texts = [(labels or {}).get(d, f"depth {d}") for d in depths]
-    for h, t in extra:
-        handles.append(h)
-        texts.append(t)
-    fig.legend(handles, texts, loc="outside right upper", handlelength=1.6)
-
-
-def panel_title(ax: Axes, label: str, g: pd.DataFrame, info: GridInfo) -> None:
-    """The condition's name over a top panel, with the values chosen per depth if any."""
-    linked = linked_text(g, info)
-    if linked:
-        ax.set_title(f"{label}\n{linked}" if label else linked, fontsize=9)
-    else:
-        ax.set_title(label)
-
-
-def diverged_note(
-    fig: Figure, label: str, d: int, n_div: int, n: int, missing: str = "nothing to draw"
-) -> None:
-    """Record that ``n_div`` of the ``n`` runs of depth ``d`` diverged (and were left out)."""
-    where = f"{label}, " if label else ""
-    if n_div == n:
-        add_note(fig, f"{where}depth {d}: all {n} runs diverged, {missing}")
-    elif n_div:
-        add_note(fig, f"{where}depth {d}: {n_div} of {n} runs diverged and are left out")
-
-
-def setup(runs: pd.DataFrame, palette: Mapping[int, Any] | None) -> tuple[GridInfo, dict[int, Any]]:
-    """The grid of ``runs`` and the depth colours (``palette``, checked, or the default)."""
-    info = grid_info(runs)
-    pal = dict(palette) if palette is not None else depth_palette(info.depths)
-    missing = [d for d in info.depths if d not in pal]
-    if missing:
-        raise ValueError(f"palette has no colour for depth {missing}")
-    return info, pal
-
-
-def empty_panel(ax: Axes, text: str) -> None:
-    # set_axis_off, not empty ticks: tick locators are shared with the row / column
-    ax.set_axis_off()
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4",
-            fontsize=9)  # fmt: skip
-
-
-def depth_x(depths: Sequence[int]) -> tuple[float, bool]:
-    """Offset unit for side-by-side markers, and whether a log2 depth axis is clearer."""
-    ds = sorted(depths)
-    log = len(ds) > 3 and ds[0] >= 1 and ds[-1] / ds[0] >= 16
-    if log:
-        return 0.06, True
-    gap = min(np.diff(ds)) if len(ds) > 1 else 1.0
-    return float(gap), False
-
-
-def xpos(d: float, off: float, unit: float, log: bool) -> float:
-    """Where a marker of depth ``d`` shifted by ``off`` units sits on the depth axis."""
-    return d * 2 ** (off * unit) if log else d + off * unit
-
-
-def depth_axis(ax: Axes, depths: Sequence[int], log: bool) -> None:
-    """Depth on x: one labelled tick per depth, log2 scale if ``log``, no vertical grid."""
-    ax.set_xlabel("depth (hidden layers)")
-    if log:
-        ax.set_xscale("log", base=2)
-    ax.set_xticks(depths)
-    ax.set_xticklabels([str(d) for d in depths])
-    ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
-    ax.grid(False, axis="x")
+    out: dict[int, tuple[float, float, float, float]] = {}
+    for group in depth_groups(depths):
+        t = np.linspace(0.0, 1.0, len(group)) if len(group) > 1 else np.array([0.35])
+        for d, rgb in zip(group, _cubehelix(t), strict=True):
+            out[d] = (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0)
+    return out

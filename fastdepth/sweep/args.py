@@ -29,7 +29,8 @@ PROG = "python -m fastdepth.sweep"
 # tens of GFLOP/s on a laptop-class CPU.
 EST_GFLOPS = 40.0
 EXIT_CODES = (
-    "exit codes: 0 done (or dry run); 2 invalid command, input or store (one 'error:' "
+    "exit codes: 0 done (or dry run, or --verify found every committed chunk sound); 1 "
+    "--verify found damaged chunks; 2 invalid command, input or store (one 'error:' "
     "line); 130 interrupted by Ctrl-C, 143 terminated by SIGTERM (both resumable)"
 )
 
@@ -62,7 +63,8 @@ def make_parser() -> argparse.ArgumentParser:
             "the across-seeds summary. With no flags it runs the original depth study: "
             "circle and rings, depths 1,2,4,6,8, width 16, ReLU, He init, sigmoid/BCE output, "
             "full-batch gradient descent at lr 0.05 for 1000 epochs, 10 seeds. List flags "
-            "take comma-separated values; integers also ranges a:b (a..b-1) and a:b:step, "
+            "take comma-separated values; integers also ranges a:b (a..b, both "
+            "included) and a:b:step, "
             "reals also log grids lo:hi:n; none for 'no value' where a field allows it.",
             88,
         ),
@@ -149,6 +151,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print grid size, memory and estimated time, then exit without training",
+    )
+    r.add_argument(
+        "--verify",
+        metavar="DIR",
+        help="check every committed chunk of the store in DIR against its done marker (sizes, "
+        "SHA-256, Parquet page checksums, that each part holds its chunk's runs) and exit; "
+        "--resume DIR re-trains damaged chunks",
     )
     r.add_argument("--quiet", action="store_true", help="print only the store path (and errors)")
     r.add_argument("--version", action="version", version=f"fastdepth {__version__}")

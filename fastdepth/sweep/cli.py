@@ -9,6 +9,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from fastdepth.runner.session import Plan, UsageError, chunk_memory, open_store,
 from fastdepth.runner.session import plan as _plan
 from fastdepth.store import (
     Store,
+    StoreCorruptWarning,
     StoreError,
     chunk_bounds,
     load,
+    verify,
 )
 from fastdepth.summary import format_text, summary_table, write_summary
 
@@ -120,7 +123,14 @@ def _resume_hint(p: Plan) -> str:
 
 def _prepare(store: Store, p: Plan, threads: int, command: list[str], console: Console):
     """With the lock held: create or check the store, clean up; the chunks left to train."""
-    todo = open_store(store, p.grid, p.chunk_size, threads, command, note=console.note)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StoreCorruptWarning)
+        todo = open_store(store, p.grid, p.chunk_size, threads, command, note=console.note)
+    for w in caught:  # a damaged chunk is trained again: say which and why, on the console
+        if issubclass(w.category, StoreCorruptWarning):
+            console.note(f"warning: {w.message}", force=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     bounds = store.chunks()
     n_todo = sum(b - a for _, a, b in todo)
     if len(todo) < len(bounds):
@@ -237,12 +247,23 @@ INPUT_ERRORS = (UsageError, ConfigError, StoreError, OSError, OverflowError, Mem
                 RecursionError)  # fmt: skip
 
 
+def _verify(path: str, argv: Sequence[str]) -> int:
+    """``--verify DIR``: print the store's check; 0 sound, 1 damaged chunks."""
+    if len(argv) != 2:
+        raise UsageError("--verify DIR takes no other flags")
+    report = verify(path, deep=True)
+    print(report)
+    return 0 if report.sound else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep command line; returns the exit code (see the module docstring)."""
     t_start = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = make_parser().parse_args(argv)
+        if args.verify is not None:
+            return _verify(args.verify, argv)
         p = plan(args)
         if args.dry_run:
             for msg in p.warnings:

@@ -44,7 +44,7 @@ def _values_of(field: str, example: str) -> Callable[[str], list]:
             if FIELD_KINDS[field] == "int" and not msg.startswith("empty value"):
                 msg = (
                     f"{text!r} is not a comma-separated list of integers or ranges a:b "
-                    f"(a..b-1) such as {example}"
+                    f"(a..b, both included) such as {example}"
                 )
             raise argparse.ArgumentTypeError(msg) from None
 
@@ -110,7 +110,7 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("--dtype", "dtype", f"float types: {_names(DTYPES)}"),
 )  # fmt: skip
 
-_EXAMPLE = {"int": "1,2,4 or 1:9", "float": "0.1,0.5", "str": "a,b"}
+_EXAMPLE = {"int": "1,2,4 or 1:8", "float": "0.1,0.5", "str": "a,b"}
 
 # (flag, RunConfig field, parser, help) of every list flag.
 GRID_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
@@ -120,7 +120,7 @@ GRID_FLAGS: tuple[tuple[str, str, Callable[[str], Any], str], ...] = (
         for flag, field, help_ in _TABLE
     ),
     ("--seeds", "seed", _seeds,
-     f"seeds: a count 50 (seeds 0..49), a range 10:20 (10..19) or a list 1,5,9 "
+     f"seeds: a count 50 (seeds 0..49), a range 10:19 (10..19) or a list 1,5,9 "
      f"(default: {DEFAULT_SEEDS})"),
 )  # fmt: skip
 
