@@ -60,6 +60,16 @@ def typed_pointers() -> bool:
     return not getattr(llvmlite, "opaque_pointers_enabled", False)  # 0.44; before: typed only
 
 
+def opaque_pointer_env() -> dict[str, str] | None:
+    """Environment that makes this llvmlite's IR layer print opaque pointers, if it can."""
+    version = tuple(int(x) for x in llvmlite.__version__.split(".")[:2])
+    if version >= (0, 45):
+        return {"LLVMLITE_ENABLE_IR_LAYER_TYPED_POINTERS": "0"}
+    if version >= (0, 44):
+        return {"LLVMLITE_ENABLE_OPAQUE_POINTERS": "1"}
+    return None  # typed pointers only
+
+
 def _check_pointee(ptr: ir.Value, typ: ir.Type) -> None:
     # Typed pointers (every llvmlite up to now) still know their pointee, also when
     # printed as ``ptr``: a wrong explicit type is caught here, not on the day the
