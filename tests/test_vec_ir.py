@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 
+import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
@@ -204,7 +205,7 @@ np.savez(sys.argv[1], **out)
 def opaque_outputs(tmp_path_factory):
     env = _compat.opaque_pointer_env()
     if env is None:
-        pytest.skip(f"llvmlite {llvm.llvm_version_info} has no opaque pointers in its IR layer")
+        pytest.skip(f"llvmlite {llvmlite.__version__} has no opaque pointers in its IR layer")
     path = tmp_path_factory.mktemp("opaque") / "out.npz"
     code = CHILD.format(tests=str(pathlib.Path(__file__).parent))
     subprocess.run([sys.executable, "-c", code, str(path)], env={**os.environ, **env}, check=True)
@@ -239,7 +240,7 @@ def test_opaque_pointers_without_the_ir_layer_switch_still_verify():
     # Opaque array arguments in this process's (typed) IR layer: any load or GEP that
     # still took its element type from the pointer would fail to build here.
     if _compat.opaque_pointer_env() is None:
-        pytest.skip("this llvmlite has no opaque pointer type")
+        pytest.skip(f"llvmlite {llvmlite.__version__} has no opaque pointer type")
     for kind, shape, dtype, args in cases()[:: 7]:  # fmt: skip
         run_ir(build_ir(kind, shape, dtype, opaque=True), kind, _copy(args))
 
