@@ -20,17 +20,18 @@ is the only one that touches them:
   :func:`vector_intrinsic` turns an IR emitter over named arguments into a Numba
   ``@intrinsic``.
 * **Numba's private cache classes** (``numba.core.caching.CacheImpl._locator_classes``
-  and the three source-file locators, named ``_UserProvidedCacheLocator`` etc. before
-  Numba 0.61 and without the underscore after): :func:`install_package_stamp`. Numba
+  and the three source-file locators, named ``_UserProvidedCacheLocator`` etc. in
+  Numba 0.60 and 0.61, without the underscore in 0.68): :func:`install_package_stamp`. Numba
   stamps a cached function with its own source file only; fastdepth stamps every
   kernel with :func:`toolchain` and a hash of the whole kernels package.
-  ``NUMBA_CACHE_LOCATOR_CLASSES`` (Numba >= 0.66) replaces the locator list and so
+  ``NUMBA_CACHE_LOCATOR_CLASSES`` (recent Numba) replaces the locator list and so
   bypasses the stamp: do not set it for fastdepth.
 
 Tested (``.ci/run``) on the oldest and the newest release that ``setup.cfg`` allows:
-Numba 0.59.1 / llvmlite 0.42.0 and Numba 0.68.1 / llvmlite 0.50.0, the latter also with
-opaque pointers forced in llvmlite's IR layer; ``tests/test_vec_ir.py`` also builds the
-kernels' IR over genuinely opaque pointers and runs it without Numba.
+Numba 0.60.0 / llvmlite 0.43.0 (typed pointers only, no ``typ=``) and Numba 0.68.1 /
+llvmlite 0.50.0, the latter also with opaque pointers forced in llvmlite's IR layer.
+``tests/test_vec_ir.py`` also builds the kernels' IR over genuinely opaque pointers and
+runs it without Numba.
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def toolchain() -> str:
 
 
 def _cache_class(name: str) -> type:
-    for attr in (name, "_" + name):  # Numba < 0.61 names them with a leading underscore
+    for attr in (name, "_" + name):  # older Numba names them with a leading underscore
         cls = getattr(_caching, attr, None)
         if cls is not None:
             return cls
