@@ -124,3 +124,107 @@ def test_layer_grad_norms(benchmark, impl):
     assert abs(total - total_r) <= 1e-12 * total_r
     benchmark.group = "layer_grad_norms w16xd8 (logged every step in W1)"
     benchmark(B.layer_grad_norms, g, layout)
+
+
+# --- curvature: the Hessian-vector product against the gradient, in GFLOP/s ------------
+# Both run as the trainer runs them: rows padded to cache lines, aligned buffers. FLOPs
+# count the multiply-adds of the dense products only (2 per multiply-add), as W1 does:
+# gradient 6 S - 2 w1 per sample (forward, weight and input gradients); Hessian-vector
+# product 16 S - 10 w1 (prepare: forward 2 S + input gradients 2 (S - w1); apply: 12 S -
+# 8 w1, see kernels/hessian.py), of which only the apply repeats in a Lanczos step.
+
+
+def _flop_counts(layout):
+    t = layout.table
+    s, w1 = int(np.sum(t[:, 0] * t[:, 1])), int(t[0, 0] * t[0, 1])
+    return {"gradient": 6 * s - 2 * w1, "prepare": 4 * s - 2 * w1, "apply": 12 * s - 8 * w1}
+
+
+def _padded_point(size, dtype, act="relu"):
+    from fastdepth.kernels.buffers import padded_ld, padded_rows, zeros_aligned
+    from fastdepth.kernels.hessian import workspace_size
+
+    layout, P, X, y = _case(size)
+    P, X, y = P.astype(dtype), X.astype(dtype), y.astype(dtype)
+    n = X.shape[1]
+    ld = int(padded_ld(n, P))
+    Xp = padded_rows(X.reshape(-1), layout.n_in, n, ld)
+    table = layout.table.copy()
+    ws = zeros_aligned(int(workspace_size(table, ld, layout.n_params)), P)
+    return layout, P, X, y, n, ld, Xp, table, ws
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("what", ["gradient", "hvp", "hvp_apply"])
+@pytest.mark.parametrize("size", SIZES)
+def test_hvp_vs_gradient(benchmark, size, what, dtype):
+    from fastdepth.kernels.buffers import zeros_aligned
+    from fastdepth.kernels.dense import I0, backward_flat, forward_flat
+    from fastdepth.kernels.hessian import hessian_apply, hessian_prepare, hvp_flat
+    from fastdepth.kernels.losses import bce_flat
+
+    dtype = np.dtype(dtype).type
+    layout, P, X, y, n, ld, Xp, table, ws = _padded_point(size, dtype)
+    act = K.settings.ACTIVATIONS["relu"]
+    v = np.random.default_rng(1).standard_normal(layout.n_params).astype(dtype)
+    out, work = np.empty_like(P), np.empty(n)
+    U, out_row = layout.n_units, layout.n_units - 1
+    Z, H, D = (zeros_aligned(U * ld, P) for _ in range(3))
+    dlog, grad = zeros_aligned(n, P), np.empty_like(P)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    if what == "gradient":
+
+        def fn():
+            forward_flat(P, table, Xp, Z, H, n, ld, act, 0.0, 0, I0)
+            bce_flat(Z, out_row * ld, y, n, dlog, 0, work)
+            backward_flat(P, table, Xp, Z, H, dlog, n, ld, act, 0.0, 0, grad, D)
+
+        fn()
+        Zr, Hr = R.forward(P, layout, X, "relu")
+        dr = R.bce_with_logits(np.ascontiguousarray(Zr[-1]), y)[1][None, :]
+        _check(grad, R.backward(P, layout, X, Zr, Hr, dr, "relu")[0], tol)
+        flops = _flop_counts(layout)["gradient"]
+    elif what == "hvp":
+
+        def fn():
+            hvp_flat(P, table, Xp, y, n, ld, act, 0.0, 0, 0, v, out, ws, work)
+
+        flops = _flop_counts(layout)["prepare"] + _flop_counts(layout)["apply"]
+    else:
+        hessian_prepare(P, table, Xp, y, n, ld, act, 0.0, 0, 0, ws, work)
+
+        def fn():
+            hessian_apply(P, table, Xp, n, ld, 0, ws, v, out)
+
+        flops = _flop_counts(layout)["apply"]
+    if what != "gradient":
+        fn()
+        _check(out, R.hvp(P, layout, X, y, v, "relu", "bce"), tol)
+    benchmark.group = f"hvp vs gradient {size} {np.dtype(dtype).name} (GFLOP/s in extra_info)"
+    benchmark.extra_info["gflop_per_call"] = flops * n / 1e9
+    benchmark(fn)
+    if benchmark.stats is not None:
+        benchmark.extra_info["gflops"] = flops * n / 1e9 / benchmark.stats.stats.min
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_hvp(benchmark, impl, size):
+    layout, P, X, y = _case(size)
+    v = np.random.default_rng(1).standard_normal(layout.n_params)
+    B = IMPLS[impl]
+    out = B.hvp(P, layout, X, y, v, "relu", "bce")
+    _check(out, R.hvp(P, layout, X, y, v, "relu", "bce"))
+    benchmark.group = f"hvp (public call) {size}"
+    benchmark(B.hvp, P, layout, X, y, v, "relu", "bce", out=out)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_top_eigenvalue_20_products(benchmark, size):
+    # The sharpness measurement of a W1-like network: 20 Lanczos steps (tol 0 runs all).
+    layout, P, X, y = _case(size)
+    res = K.top_eigenvalues(P, layout, X, y, "relu", "bce", max_iter=20, tol=0)
+    ref = R.top_eigenvalues(P, layout, X, y, "relu", "bce", max_iter=20, tol=0)
+    _check(res.values, ref.values, 1e-9)
+    benchmark.group = f"top eigenvalue, 20 products {size}"
+    benchmark(K.top_eigenvalues, P, layout, X, y, "relu", "bce", max_iter=20, tol=0)

@@ -1,4 +1,4 @@
-"""Whole-training benchmarks on the DESIGN.md workloads: compiled vs NumPy reference.
+"""Whole-training benchmarks on the workloads of bench/workloads.py: compiled vs NumPy reference.
 
 The README's performance table comes from ``python -m bench.report`` (same workloads,
 one process, medians); these pytest-benchmark cases keep the comparison runnable in

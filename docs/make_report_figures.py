@@ -22,6 +22,8 @@ from fastdepth.store import load, load_curves, load_layers
 
 DOCS = Path(__file__).resolve().parent
 DPI = 150
+# The figures the README shows, drawn as the report draws them (fastdepth.plots.FIGURES).
+README_FIGURES = ("loss_curves", "accuracy_vs_depth", "layer_grad_profile")
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
@@ -31,12 +33,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         raise SystemExit("usage: python docs/make_report_figures.py STORE_DIR")
     path = Path(argv[0])
     runs = load(path, timing=False)
-    palette = plots.depth_palette(runs["depth"])
-    figures = {
-        "loss_curves": plots.loss_curves(runs, load_curves(path), palette=palette),
-        "accuracy_vs_depth": plots.accuracy_vs_depth(runs, palette=palette),
-        "layer_grad_profile": plots.layer_grad_profile(runs, load_layers(path), palette=palette),
-    }
+    inputs = {"curves": load_curves(path), "layers": load_layers(path), "path": path,
+              "palette": plots.depth_palette(runs["depth"])}  # fmt: skip
+    figures = {name: plots.FIGURES[name].draw(runs, **inputs) for name in README_FIGURES}
     out = []
     for name, fig in figures.items():
         out += save_figure(fig, DOCS, name, dpi=DPI)

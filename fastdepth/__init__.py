@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# first: a command line's Ctrl-C during the imports below prints one line (see the module)
+from . import _cli_interrupt  # noqa: F401, I001
 from . import datasets, init, kernels, metrics
 from .config import ConfigError, Grid, RunConfig, parse_lrs, parse_seeds
 from .engine import train, train_many

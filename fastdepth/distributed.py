@@ -20,13 +20,16 @@ Command line: ``python -m fastdepth.sweep ... --scheduler local[:N] | tcp://host
 How it works
 ------------
 The client (the process that calls :func:`run_sweep`, or the sweep CLI) owns the store:
-it takes the lock, creates or resumes the store, and cuts the grid into the store's fixed
-chunks. Each chunk left to do becomes a :class:`ChunkTask` (plain dicts of the runs'
-configs and their expected run ids), which a worker turns into a :class:`ChunkParts` with
-:func:`train_chunk`: the same compiled trainer (:func:`fastdepth.engine.train_many`),
-then the exact bytes of every part file (:func:`fastdepth.store.encode_chunk`). Results
-come back as chunks finish, in any order; the client checks each payload (chunk, start,
-run ids, every part present) and commits it with :meth:`fastdepth.store.Store.write_parts`:
+it takes the lock, creates or resumes the store (:func:`fastdepth.runner.open_store`), and
+cuts the grid into the store's fixed chunks. Each chunk left to do becomes a
+:class:`ChunkTask` (plain dicts of the runs' configs and their expected run ids), which a
+worker turns into a :class:`ChunkParts` with :func:`train_chunk`: the same compiled
+trainer (:func:`fastdepth.engine.train_many`), then the exact bytes of every part file
+(:func:`fastdepth.store.encode_chunk`). This module holds what is specific to executors
+and Dask; the tasks, the commit loop and the store session are :mod:`fastdepth.runner`'s.
+Results come back as chunks finish, in any order; the client checks each payload (chunk,
+start, run ids, every part present) and commits it with
+:meth:`fastdepth.store.Store.write_parts`:
 atomic writes, then the ``done`` marker. So the store, its lock, resume and atomicity are
 exactly those of a local sweep, and since a run's numbers depend only on its config, the
 ``runs``, ``curves``, ``layers`` and ``params`` files are byte-identical to a local sweep's
@@ -81,25 +84,38 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-import re
 import signal
-import socket
-import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .config import ConfigError, Grid, RunConfig
-from .store import PART_DIRS, Store, StoreError, encode_chunk
+from .config import Grid
+from .runner.chunks import (
+    MAX_ATTEMPTS,
+    WAIT_NOTE,
+    Backend,
+    ChunkFailedError,
+    ChunkParts,
+    ChunkTask,
+    InProcess,
+    run_chunks,
+    train_chunk,
+    warm_up,
+    worker_threads,
+)
+from .runner.inputs import host_port, is_this_host, parse_scheduler
+from .runner.session import EXECUTOR_CHUNK_SIZE, REMOTE_WARNING, open_store
+from .store import Store
 
 __all__ = [
     "DASK_INSTALL",
     "DEFAULT_CHUNK_SIZE",
+    "MAX_ATTEMPTS",
+    "WAIT_NOTE",
     "ChunkFailedError",
     "ChunkParts",
     "ChunkTask",
@@ -119,216 +135,18 @@ __all__ = [
 ]
 
 DASK_INSTALL = "pip install 'fastdepth[dask]'"
-# Runs per chunk of a new store swept on executors / Dask. Measured (2 cores): a chunk costs
-# ~30-50 ms besides training (encoding on the worker, ~47 ms of fsync'd writes on the
-# client), ~2% of 16 W1-like runs at 200 epochs; smaller chunks balance the tail of a sweep
-# across workers better than the local default of 64 (one chunk per worker at most idle).
-DEFAULT_CHUNK_SIZE = 16
-# Submissions of one chunk whose worker was lost (KilledWorker) before the sweep gives up.
-MAX_ATTEMPTS = 3
-# Seconds without a finished chunk after which the client checks that workers exist.
-WAIT_NOTE = 30.0
+# Where the dashboard of a local cluster listens: this host only, any free port.
+DASHBOARD = "127.0.0.1:0"
+# Runs per chunk of a new store swept on executors / Dask (see runner.session).
+DEFAULT_CHUNK_SIZE = EXECUTOR_CHUNK_SIZE
 
 
 class DaskNotInstalledError(ImportError):
     """``--scheduler`` / ``scheduler=`` without Dask installed; the message says how."""
 
 
-class ChunkFailedError(RuntimeError):
-    """A chunk failed on a worker (or came back malformed); committed chunks are kept."""
-
-
 # ======================================================================================
-# the worker side
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk of a sweep, as sent to a worker: plain data, no fastdepth objects.
-
-    Attributes
-    ----------
-    chunk, start : int
-        Chunk index and grid position of its first run.
-    runs : tuple of dict
-        ``RunConfig.to_dict()`` of each run, in grid order.
-    run_ids : tuple of str
-        The client's run ids; the worker refuses the chunk if its configs hash otherwise
-        (a different fastdepth version on the worker).
-    threads : int or None
-        Numba threads for the chunk (None: the worker's default, see the module docs).
-    version : str
-        The client's fastdepth version; must equal the worker's.
-    """
-
-    chunk: int
-    start: int
-    runs: tuple[dict[str, Any], ...]
-    run_ids: tuple[str, ...]
-    threads: int | None = None
-    version: str = __version__
-
-
-@dataclass
-class ChunkParts:
-    """A trained chunk as the worker returns it: the bytes of every part file.
-
-    ``parts`` maps each of :data:`fastdepth.store.PART_DIRS` to the file's bytes. The
-    rest is for checks, progress and measurements: ``seconds`` trained (``train_many``),
-    ``encode_seconds``, ``warm_seconds`` (compiling / loading the trainer, first chunk of a
-    process only), ``threads`` used, and the worker's ``host`` and ``pid``.
-    """
-
-    chunk: int
-    start: int
-    run_ids: tuple[str, ...]
-    parts: dict[str, bytes]
-    seconds: float
-    encode_seconds: float
-    warm_seconds: float
-    threads: int
-    host: str
-    pid: int
-
-    @property
-    def n_runs(self) -> int:
-        return len(self.run_ids)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(len(b) for b in self.parts.values())
-
-
-_PROCESS_LOCK = threading.Lock()  # one compile (or cache load) of the trainer per process
-_READY: set[str] = set()  # dtypes whose trainer this process has compiled or loaded
-
-
-def _warm(dtypes: set[str]) -> float:
-    """Compile (or load from the on-disk cache) the trainer for ``dtypes``, once a process."""
-    todo = dtypes - _READY
-    if not todo:
-        return 0.0
-    from .engine import train_many
-
-    with _PROCESS_LOCK:
-        t = time.perf_counter()
-        for dt in sorted(todo - _READY):
-            tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt)
-            train_many([tiny], threads=1)
-            _READY.add(dt)
-        return time.perf_counter() - t
-
-
-def _dask_worker() -> Any | None:
-    """The Dask worker running this task, or None (Dask not imported: not a worker)."""
-    distributed = sys.modules.get("distributed")
-    if distributed is None:
-        return None
-    try:
-        return distributed.get_worker()
-    except ValueError:
-        return None
-
-
-def worker_threads(threads: int | None) -> int | None:
-    """The Numba thread count a chunk uses in this process (see the module docs)."""
-    import numba
-
-    cap = numba.config.NUMBA_NUM_THREADS
-    if threads is not None:
-        return max(1, min(int(threads), cap))
-    worker = _dask_worker()
-    if worker is None:
-        return None  # Numba's default
-    slots = max(1, int(worker.state.nthreads))
-    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
-    share = int(env) // slots if env.isdigit() else 1
-    return max(1, min(share, cap))
-
-
-def train_chunk(task: ChunkTask) -> ChunkParts:
-    """Train one chunk and encode its part files (runs in a worker; any process will do).
-
-    Parameters
-    ----------
-    task : ChunkTask
-
-    Returns
-    -------
-    ChunkParts
-        Everything the client needs to commit the chunk; nothing is written here.
-    """
-    if task.version != __version__:
-        raise ConfigError(
-            f"fastdepth {__version__} on worker {socket.gethostname()} but {task.version} on "
-            "the client: install the same version everywhere (results would differ)"
-        )
-    from .engine import train_many
-
-    runs = [RunConfig.from_dict(d) for d in task.runs]
-    ids = tuple(r.run_id for r in runs)
-    if ids != tuple(task.run_ids):
-        raise ConfigError(
-            f"chunk {task.chunk}: run ids differ between the client and worker "
-            f"{socket.gethostname()} (different fastdepth or NumPy versions?)"
-        )
-    warm = _warm({r.dtype for r in runs})
-    threads = worker_threads(task.threads)
-    import numba
-
-    used = threads if threads is not None else numba.get_num_threads()
-    t = time.perf_counter()
-    results = train_many(runs, threads=threads)
-    seconds = time.perf_counter() - t
-    t = time.perf_counter()
-    parts = encode_chunk(results, task.start, task.chunk, seconds, used)
-    return ChunkParts(
-        chunk=task.chunk, start=task.start, run_ids=ids, parts=parts, seconds=seconds,
-        encode_seconds=time.perf_counter() - t, warm_seconds=warm, threads=int(used),
-        host=socket.gethostname(), pid=os.getpid(),
-    )  # fmt: skip
-
-
-# ======================================================================================
-# backends: where chunks run
-
-
-class _Backend:
-    """Submit chunk tasks, know how many to keep in flight, tell lost workers from bugs."""
-
-    name = "local"
-    local_machine = True  # workers share this machine (and its Numba cache)
-
-    def submit(self, task: ChunkTask) -> cf.Future:
-        raise NotImplementedError
-
-    def slots(self) -> int:
-        return 1
-
-    def default_threads(self) -> int | None:
-        return None
-
-    def waiting(self) -> str | None:
-        """Why no chunk came back for :data:`WAIT_NOTE` seconds, if something is wrong."""
-        return None
-
-    def lost(self, exc: BaseException) -> bool:
-        """Whether ``exc`` means the worker died (retry) rather than the task failed."""
-        return type(exc).__name__ == "KilledWorker" or isinstance(exc, cf.CancelledError)
-
-
-class InProcess(_Backend):
-    """Train each chunk in this process when it is submitted (the plain local sweep).
-
-    Errors propagate from :meth:`submit` unchanged, as from ``train_many`` itself (so the
-    CLI's Ctrl-C / SIGTERM exceptions keep their meaning).
-    """
-
-    def submit(self, task: ChunkTask) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        fut.set_running_or_notify_cancel()
-        fut.set_result(train_chunk(task))
-        return fut
+# backends: executors and Dask
 
 
 def _cores() -> int:
@@ -338,7 +156,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-class ExecutorBackend(_Backend):
+class ExecutorBackend(Backend):
     """Any :class:`concurrent.futures.Executor` (a process pool, a Dask client's executor)."""
 
     def __init__(self, executor: cf.Executor) -> None:
@@ -423,33 +241,6 @@ def _import_dask() -> Any:
     return distributed
 
 
-_ADDRESS = re.compile(r"^[a-z][a-z0-9+]*://\S+$|^[\w.-]+:\d+$")
-
-
-def parse_scheduler(spec: str) -> tuple[str, int | None] | tuple[str, str]:
-    """``"local"`` -> ``("local", None)``, ``"local:4"`` -> ``("local", 4)``,
-    ``"tcp://host:8786"`` (or ``tls://``, ``host:port``) -> ``("address", spec)``.
-
-    Raises
-    ------
-    ValueError
-        For anything else, with the accepted forms.
-    """
-    s = spec.strip()
-    m = re.fullmatch(r"local(?:\[?:(\d+)\]?)?", s)
-    if m:
-        n = int(m.group(1)) if m.group(1) else None
-        if n is not None and n < 1:
-            raise ValueError(f"--scheduler {spec}: need at least 1 worker")
-        return ("local", n)
-    if _ADDRESS.match(s):
-        return ("address", s)
-    raise ValueError(
-        f"--scheduler {spec!r}: expected local, local:N (N worker processes) or a scheduler "
-        "address such as tcp://host:8786 or tls://host:8786"
-    )
-
-
 def planned_threads(scheduler: str, threads: int | None = None) -> int | None:
     """Numba threads per chunk for ``scheduler``: ``threads``, or ``cores // N`` for
     ``local:N``, or None (each worker of a running cluster decides: :func:`worker_threads`).
@@ -509,14 +300,22 @@ def _sigint_ignored() -> Iterator[None]:
 
 @contextlib.contextmanager
 def dask_client(
-    scheduler: str, threads: int | None = None, **cluster_kwargs: Any
+    scheduler: str,
+    threads: int | None = None,
+    dashboard: str | None = None,
+    warn: Callable[[str], None] | None = None,
+    **cluster_kwargs: Any,
 ) -> Iterator[DaskBackend]:
     """A :class:`DaskBackend` for ``scheduler``; closes what it started on exit.
 
     ``"local[:N]"`` starts ``LocalCluster(n_workers=N, threads_per_worker=1,
     processes=True)`` (N defaults to the cores this process may use) and gives every chunk
-    ``threads or cores // N`` Numba threads. An address connects a ``Client`` to an
-    existing scheduler (TLS settings come from Dask's configuration, see the README).
+    ``threads or cores // N`` Numba threads; its scheduler and dashboard listen on
+    loopback only (``dashboard`` = e.g. ``":8787"`` exposes the dashboard on every
+    interface: only on a network you trust). An address connects a ``Client`` to an
+    existing scheduler (TLS settings come from Dask's configuration, see the README);
+    one on another host is reported to ``warn`` (default :func:`warnings.warn`): Dask
+    moves pickles, which run code.
 
     Raises
     ------
@@ -527,8 +326,10 @@ def dask_client(
     distributed = _import_dask()
     if kind == "local":
         n = value or _cores()
+        # loopback only unless asked: the dashboard shows (and the scheduler takes) anything
         kw = {"n_workers": n, "threads_per_worker": 1, "processes": True,
-              "dashboard_address": ":0", **cluster_kwargs}  # fmt: skip
+              "host": "127.0.0.1", "dashboard_address": dashboard or DASHBOARD,
+              **cluster_kwargs}  # fmt: skip
         per_chunk = planned_threads(scheduler, threads)
         with _sigint_ignored():
             cluster = distributed.LocalCluster(**kw)
@@ -537,115 +338,24 @@ def dask_client(
             client.register_plugin(plugin, name=plugin.name)
             yield DaskBackend(client, threads=per_chunk, local=True)
     else:
+        host = host_port(str(value))
+        if host is not None and not is_this_host(host[0]):
+            (warn or (lambda m: warnings.warn(m, stacklevel=3)))(
+                REMOTE_WARNING.format(spec=scheduler)
+            )
         with distributed.Client(value, **cluster_kwargs) as client:
             yield DaskBackend(client, threads=threads, local=False)
 
 
 # ======================================================================================
-# the client loop
-
-
-def _check(parts: Any, task: ChunkTask) -> ChunkParts:
-    """The payload is the whole chunk that was asked for, or :class:`ChunkFailedError`."""
-    ok = (
-        isinstance(parts, ChunkParts)
-        and parts.chunk == task.chunk
-        and parts.start == task.start
-        and tuple(parts.run_ids) == tuple(task.run_ids)
-        and sorted(parts.parts) == sorted(PART_DIRS)
-        and all(isinstance(b, bytes) and b for b in parts.parts.values())
-    )
-    if not ok:
-        raise ChunkFailedError(f"chunk {task.chunk}: the worker returned an incomplete result")
-    return parts
-
-
-def _task(runs: Sequence[RunConfig], k: int, a: int, b: int, threads: int | None) -> ChunkTask:
-    part = runs[a:b]
-    return ChunkTask(chunk=k, start=a, runs=tuple(r.to_dict() for r in part),
-                     run_ids=tuple(r.run_id for r in part), threads=threads)  # fmt: skip
-
-
-def run_chunks(
-    store: Store,
-    runs: Sequence[RunConfig],
-    todo: Sequence[tuple[int, int, int]],
-    backend: _Backend,
-    *,
-    threads: int | None = None,
-    on_chunk: Callable[[ChunkParts], None] | None = None,
-    stop: Callable[[], bool] | None = None,
-    note: Callable[[str], None] | None = None,
-) -> bool:
-    """Train the chunks ``todo`` (``(chunk, start, stop)``) on ``backend``; commit each.
-
-    The caller holds the store's lock. At most ``backend.slots()`` chunks are in flight;
-    each is committed by this thread as soon as it is back (any order). ``stop()`` true
-    means: submit nothing more, commit what is in flight, return False. Lost workers are
-    retried (module docs); other task errors raise :class:`ChunkFailedError`. On any
-    exception the chunks still in flight are cancelled, and nothing of them is written.
-
-    Returns
-    -------
-    bool
-        True if every chunk in ``todo`` is committed.
-    """
-    stop = stop or (lambda: False)
-    note = note or (lambda msg: None)
-    if threads is None:
-        threads = backend.default_threads()
-    queue = deque(todo)
-    pending: dict[cf.Future, tuple[ChunkTask, int]] = {}
-    committed: set[int] = set()
-    try:
-        while queue or pending:
-            while queue and not stop() and len(pending) < backend.slots():
-                k, a, b = queue.popleft()
-                task = _task(runs, k, a, b, threads)
-                pending[backend.submit(task)] = (task, 1)
-            if not pending:
-                break
-            done, _ = cf.wait(list(pending), timeout=WAIT_NOTE, return_when=cf.FIRST_COMPLETED)
-            if not done:
-                msg = backend.waiting()
-                if msg:
-                    note(msg)
-                continue
-            for fut in sorted(done, key=lambda f: pending[f][0].chunk):
-                task, attempt = pending.pop(fut)
-                try:
-                    parts = _check(fut.result(), task)
-                except Exception as e:
-                    if backend.lost(e) and attempt < MAX_ATTEMPTS:
-                        note(f"chunk {task.chunk}: its worker was lost ({type(e).__name__}); "
-                             f"resubmitting (attempt {attempt + 1} of {MAX_ATTEMPTS})")  # fmt: skip
-                        pending[backend.submit(task)] = (task, attempt + 1)
-                        continue
-                    if isinstance(e, ChunkFailedError):
-                        raise
-                    if isinstance(e, cf.BrokenExecutor):
-                        raise ChunkFailedError(
-                            f"chunk {task.chunk}: {backend.name} broke ({e}); the committed "
-                            "chunks are kept: run again with a new executor to resume"
-                        ) from e
-                    raise ChunkFailedError(
-                        f"chunk {task.chunk} (runs {task.start}..{task.start + len(task.runs)}) "
-                        f"failed on {backend.name}: {type(e).__name__}: {e}"
-                    ) from e
-                if task.chunk in committed:  # a duplicate answer: already on disk
-                    continue
-                store.write_parts(task.chunk, task.start, parts.n_runs, parts.parts)
-                committed.add(task.chunk)
-                if on_chunk is not None:
-                    on_chunk(parts)
-    finally:
-        for fut in pending:
-            fut.cancel()
-    return not queue
+# the library entry point
 
 
 # ======================================================================================
 # the library entry point
+
+
+_COMMAND = "fastdepth.distributed.run_sweep"  # recorded in the manifest
 
 
 @dataclass
@@ -662,28 +372,10 @@ class SweepReport:
     complete: bool = True
 
 
-def _open_store(store: Store, grid: Grid, chunk_size: int | None, threads: int) -> list:
-    if store.exists():
-        store.check_grid(grid)
-        if chunk_size is not None and chunk_size != store.chunk_size():
-            raise StoreError(
-                f"chunk_size {chunk_size} differs from the store's {store.chunk_size()} "
-                f"(fixed when {store.path} was created)"
-            )
-    elif not store.is_empty_dir():
-        raise StoreError(f"{store.path} exists and is not a fastdepth store")
-    else:
-        store.create(grid, chunk_size or DEFAULT_CHUNK_SIZE, threads, ["fastdepth.distributed"])
-    store.remove_tmp()
-    store.add_session(threads, ["fastdepth.distributed.run_sweep"])
-    done = set(store.done_chunks())
-    return [(k, a, b) for k, (a, b) in enumerate(store.chunks()) if k not in done]
-
-
-def _backend_for(executor: Any) -> _Backend:
+def _backend_for(executor: Any) -> Backend:
     if executor is None:
         return InProcess()
-    if isinstance(executor, _Backend):
+    if isinstance(executor, Backend):
         return executor
     if isinstance(executor, cf.Executor):
         return ExecutorBackend(executor)
@@ -705,6 +397,7 @@ def run_sweep(
     chunk_size: int | None = None,
     warm_cache: bool | None = None,
     progress: Callable[[ChunkParts], None] | None = None,
+    dashboard: str | None = None,
 ) -> SweepReport:
     """Sweep ``grid`` into the store ``out`` on an executor or a Dask cluster.
 
@@ -729,12 +422,15 @@ def run_sweep(
         module docs).
     chunk_size : int, optional
         Runs per chunk of a new store (default :data:`DEFAULT_CHUNK_SIZE`); an existing
-        store keeps its own.
+        store keeps its own (a different value is a :class:`~fastdepth.store.StoreError`).
     warm_cache : bool, optional
         Compile the trainer in this process first so that workers on this machine load it
         from Numba's on-disk cache (default: when the workers are on this machine).
     progress : callable, optional
         Called with each committed :class:`ChunkParts`.
+    dashboard : str, optional
+        With ``scheduler="local[:N]"``: where the Dask dashboard listens (default
+        :data:`DASHBOARD`, this host only); ``":8787"`` exposes it on every interface.
 
     Returns
     -------
@@ -743,7 +439,7 @@ def run_sweep(
     if executor is not None and scheduler is not None:
         raise ValueError("give executor or scheduler, not both")
     if scheduler is not None:
-        with dask_client(scheduler, threads=threads) as backend:
+        with dask_client(scheduler, threads=threads, dashboard=dashboard) as backend:
             return run_sweep(grid, out, executor=backend, threads=threads,
                              chunk_size=chunk_size, warm_cache=warm_cache,
                              progress=progress)  # fmt: skip
@@ -763,10 +459,11 @@ def run_sweep(
             progress(parts)
 
     with store.lock():
-        todo = _open_store(store, grid, chunk_size, threads or 0)
+        todo = open_store(store, grid, chunk_size, threads or 0, [_COMMAND],
+                          default_chunk_size=DEFAULT_CHUNK_SIZE)  # fmt: skip
         report.n_chunks = len(store.chunks())
         if todo and (warm_cache if warm_cache is not None else backend.local_machine):
-            _warm({r.dtype for r in grid})
+            warm_up({r.dtype for r in grid})
         runs = grid.runs()
         report.complete = run_chunks(store, runs, todo, backend, threads=threads,
                                      on_chunk=committed)  # fmt: skip

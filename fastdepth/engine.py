@@ -17,9 +17,16 @@ import pandas as pd
 
 from . import model
 from .config import ConfigError, RunConfig, check_memory
-from .kernels import trainer as T
+from .kernels import columns as T
+from .kernels import vocab
 from .kernels.settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUS_NAMES
-from .kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, telemetry_layout
+from .kernels.telemetry import (
+    Telemetry,
+    TelemetryLayout,
+    eval_columns,
+    log_columns,
+    telemetry_size,
+)
 from .metrics import summarize
 from .result import RunResult
 
@@ -41,6 +48,29 @@ def _data_key(run: RunConfig) -> tuple:
     c = run.canonical_dict()
     return (c["dataset"], str(c["dataset_params"]), c["noise"], run.n_train, run.n_test,
             run.data_seed)  # fmt: skip
+
+
+def _int_settings(r: RunConfig, data: int) -> dict[str, int]:
+    """A run's ``icfg`` row by column name (:data:`fastdepth.kernels.columns.ICFG`)."""
+    return {
+        "data": data,
+        "activation": ACTIVATIONS[r.activation],
+        "loss": LOSSES[r.loss],
+        "optimizer": OPTIMIZERS[r.optimizer],
+        "rblock": r.rblock,
+        "batch": r.batch,
+        "steps": r.n_steps,
+        "log_every": r.log_every,
+        "eval_every": r.eval_every,
+        "schedule": SCHEDULES[r.schedule],
+    }
+
+
+def _float_settings(r: RunConfig) -> dict[str, float]:
+    """A run's ``fcfg`` row by column name: the RunConfig fields of the same names, with
+    ``alpha`` resolved and ``clip`` 0 for off."""
+    out = {c: float(getattr(r, c)) for c in T.FCFG if c not in ("alpha", "clip")}
+    return {**out, "alpha": r.effective_alpha, "clip": r.clip or 0.0}
 
 
 def pack_batch(runs: Sequence[RunConfig]) -> Batch:
@@ -95,21 +125,11 @@ def pack_batch(runs: Sequence[RunConfig]) -> Batch:
     tel_off = np.zeros(n, np.int64)
     off = 0
     for k, r in enumerate(runs):
-        icfg[k, T.I_DATA] = data_index[_data_key(r)]
-        icfg[k, T.I_ACT] = ACTIVATIONS[r.activation]
-        icfg[k, T.I_LOSS] = LOSSES[r.loss]
-        icfg[k, T.I_OPT] = OPTIMIZERS[r.optimizer]
-        icfg[k, T.I_RBLOCK] = r.rblock
-        icfg[k, T.I_BATCH] = r.batch
-        icfg[k, T.I_STEPS] = r.n_steps
-        icfg[k, T.I_LOG] = r.log_every
-        icfg[k, T.I_EVAL] = r.eval_every
-        icfg[k, T.I_SCHED] = SCHEDULES[r.schedule]
-        fcfg[k] = (r.lr, r.effective_alpha, r.momentum, r.beta1, r.beta2, r.eps,
-                   r.weight_decay, r.clip or 0.0)  # fmt: skip
+        icfg[k] = [_int_settings(r, data_index[_data_key(r)])[c] for c in T.ICFG]
+        fcfg[k] = [_float_settings(r)[c] for c in T.FCFG]
         keys[k] = np.uint64(r.data_key())
         tel_off[k] = off
-        off += telemetry_layout(layouts[k].n_layers, r.n_steps, r.log_every, r.eval_every)["size"]
+        off += telemetry_size(layouts[k].n_layers, r.n_steps, r.log_every, r.eval_every)
     arrays = {
         "params": params, "p_off": p_off, "tables": tables, "t_off": t_off, "icfg": icfg,
         "fcfg": fcfg, "keys": keys, "dinfo": np.array(dinfo, np.int64).reshape(-1, T.N_DINFO),
@@ -171,61 +191,58 @@ def unpack_one(batch: Batch, k: int, backend: str = "compiled") -> RunResult:
     a = batch.arrays
     run = batch.runs[k]
     layout = run.layout()
-    nl, nh = layout.n_layers, layout.depth
-    lay = telemetry_layout(nl, run.n_steps, run.log_every, run.eval_every)
-    base = int(a["tel_off"][k])
-    log = a["tel"][base : base + lay["eval"][0]].reshape(lay["log"][1])
-    ev = a["tel"][base + lay["eval"][0] : base + lay["init"][0]].reshape(lay["eval"][1])
-    init = a["tel"][base + lay["init"][0] : base + lay["size"]]
+    tl = TelemetryLayout(layout.n_layers, run.n_steps, run.log_every, run.eval_every)
+    tel = tl.split(a["tel"], int(a["tel_off"][k]))
     status = STATUS_NAMES[int(a["status"][k])]
+    if vocab.STATUSES.entry(status).internal:
+        raise RuntimeError(
+            f"run {run.run_id}: the compiled trainer reported status {status!r} "
+            f"({vocab.STATUSES.entry(status).doc}); please report this as a bug"
+        )
     p0, p1 = int(a["p_off"][k]), int(a["p_off"][k + 1])
     output, target = _train_outputs(batch, k, backend) if status == "ok" else (None, None)
     return RunResult(
         config=run,
         run_id=run.run_id,
         status=status,
-        curves=_curves(log, ev, run, nl, nh),
-        summary=summarize(log, ev, init, nl, status, int(a["div_step"][k]), output, target),
-        init={
-            "grad_norm": init[:nl].copy(),
-            "signal_norm": init[nl : 2 * nl].copy(),
-            "act_sq": init[2 * nl : 2 * nl + nh].copy(),
-            "dead": init[2 * nl + nh : 2 * nl + 2 * nh].copy(),
-            "born_dead": bool(init[-1] > 0.5),
-        },
+        curves=_curves(tel, tl),
+        summary=summarize(
+            tel.log,
+            tel.eval,
+            tel.init,
+            layout.n_layers,
+            status,
+            int(a["div_step"][k]),
+            output,
+            target,
+        ),  # fmt: skip
+        init=tl.init_fields(tel.init),
         initial_params=layout.unpack(batch.initial[p0:p1]),
         final_params=layout.unpack(a["params"][p0:p1]),
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _curve_columns(nl: int, nh: int) -> tuple[pd.Index, int]:
+def _curve_columns(n_layers: int) -> tuple[pd.Index, int]:
     """The curves table's columns after ``step`` (one Index per depth, built once: pandas
     turns a list of names into an Arrow string array each time) and the count of log
     columns among them."""
-    log_cols = [*LOG_COLUMNS, *(f"grad_norm_{k}" for k in range(nl))]
-    ev_cols = [
-        *EVAL_COLUMNS,
-        *(f"dead_{k}" for k in range(nh)),
-        *(f"act_sq_{k}" for k in range(nh)),
-    ]
-    return pd.Index([*log_cols, *ev_cols]), len(log_cols)
+    log = log_columns(n_layers)
+    return pd.Index([*log, *eval_columns(n_layers)]), len(log)
 
 
-def _curves(log, ev, run: RunConfig, nl: int, nh: int) -> pd.DataFrame:
+def _curves(tel: Telemetry, tl: TelemetryLayout) -> pd.DataFrame:
     """One row per logged or evaluated step (sorted), NaN where a cadence has no value.
 
     Built with NumPy (one DataFrame per run, no merge): a pandas merge per run was
     2.3 ms, 4% of W1's wall time.
     """
-    columns, n_log_cols = _curve_columns(nl, nh)
-    log_steps = np.arange(log.shape[0], dtype=np.int64) * run.log_every
-    ev_steps = np.minimum(np.arange(ev.shape[0], dtype=np.int64) * run.eval_every, run.n_steps)
-    ev_steps[-1] = run.n_steps
+    columns, n_log_cols = _curve_columns(tl.n_layers)
+    log_steps, ev_steps = tl.log_steps(), tl.eval_steps()
     steps = np.union1d(log_steps, ev_steps)
     table = np.full((steps.shape[0], len(columns)), np.nan)
-    table[np.searchsorted(steps, log_steps), :n_log_cols] = log
-    table[np.searchsorted(steps, ev_steps), n_log_cols:] = ev
+    table[np.searchsorted(steps, log_steps), :n_log_cols] = tel.log
+    table[np.searchsorted(steps, ev_steps), n_log_cols:] = tel.eval
     df = pd.DataFrame(table, columns=columns, copy=False)
     df.insert(0, "step", steps)
     return df
@@ -253,6 +270,9 @@ def train_many(
     runs = list(runs)
     if not runs:
         return []
+    bad = next((r for r in runs if not isinstance(r, RunConfig)), None)
+    if bad is not None:
+        raise ConfigError(f"train_many takes RunConfig objects (or a Grid), got {bad!r:.80}")
     check_memory(runs)  # before any allocation: say how much and which knob to turn
     results: list[RunResult | None] = [None] * len(runs)
     by_dtype: dict[str, list[int]] = {}

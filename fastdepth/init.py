@@ -1,7 +1,7 @@
 """Weight initialisers that draw a network's packed parameter vector in NumPy.
 
 Initial weights are drawn here, outside compiled code, so the NumPy reference and the
-kernels start from identical numbers (DESIGN.md). Layers are drawn in order, input layer
+kernels start from identical numbers. Layers are drawn in order, input layer
 first and output layer last (the output layer uses the same scheme); within a layer ``W``
 (shape ``(fan_in, fan_out)``, row-major) is drawn before ``b``, and ``b`` consumes random
 numbers only for schemes with random biases (``meanfield``). The result therefore depends

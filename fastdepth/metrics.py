@@ -1,6 +1,6 @@
 """Summary metrics of one run, computed from its telemetry (no training here).
 
-Definitions follow DESIGN.md: grad-norm statistics over the logged total gradient
+Definitions: grad-norm statistics over the logged total gradient
 norm; ``up_fraction`` = share of logged steps where the loss rose; ``tv_ratio`` =
 total variation of the loss curve / |final - initial| (1 for a monotone curve);
 dead units from the pre-activations on the whole training set.
@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from .kernels import telemetry as tm
 
 #: Output spread (std over the training inputs, relative to ``max(1, std(targets))``) at or
 #: below which a finished run counts as collapsed. See the module docstring.
@@ -89,12 +91,11 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
 
     Parameters
     ----------
-    log : ndarray, shape (n_log, 2 + n_layers)
-        ``loss, grad_norm, grad_norm_<k>``.
-    ev : ndarray, shape (n_eval, 4 + 2 (n_layers - 1))
-        ``train_loss, train_acc, test_loss, test_acc, dead_<k>, act_sq_<k>``.
-    init : ndarray, shape (4 n_layers - 1,)
-        ``grad_norm_<k>, signal_norm_<k>, act_sq_<k>, dead_<k>, born_dead``.
+    log, ev, init : ndarray
+        The run's three telemetry blocks, as :meth:`TelemetryLayout.split
+        <fastdepth.kernels.telemetry.TelemetryLayout.split>` gives them: ``log``
+        ``(n_log, 2 + n_layers)``, ``ev`` ``(n_eval, 4 + 2 (n_layers - 1))``, ``init``
+        ``(4 n_layers - 1,)``; columns as :mod:`fastdepth.kernels.telemetry` names them.
     status : str
         ``'ok'`` or ``'diverged'``.
     div_step : int
@@ -111,15 +112,17 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         Plain floats / ints / lists, ready for a table row.
     """
     nh = n_layers - 1
-    gn_mean, gn_std, gn_cv = cv_stats(log[:, 1])
-    per_layer = [cv_stats(log[:, 2 + k]) for k in range(n_layers)]
-    up, tv = oscillation(log[:, 0])
-    done = np.isfinite(ev[:, 0])
+    loss = log[:, tm.LOG_LOSS]
+    gn_mean, gn_std, gn_cv = cv_stats(log[:, tm.LOG_GRAD_NORM])
+    per_layer = [cv_stats(log[:, tm.LOG_LAYERS + k]) for k in range(n_layers)]
+    up, tv = oscillation(loss)
+    done = np.isfinite(ev[:, tm.EVAL_TRAIN_LOSS])
     last = ev[np.flatnonzero(done)[-1]] if done.any() else np.full(ev.shape[1], np.nan)
     final = ev[-1]
-    dead_init = init[2 * n_layers + nh : 2 * n_layers + 2 * nh]
-    dead_end = final[4 : 4 + nh]
-    finite_loss = log[np.isfinite(log[:, 0]), 0]
+    i_gn, i_sig, i_act, i_dead, i_born, _ = tm.init_offsets(n_layers)
+    dead_init = init[i_dead:i_born]
+    dead_end = final[tm.EVAL_DEAD : tm.EVAL_DEAD + nh]
+    finite_loss = loss[np.isfinite(loss)]
     out_std, collapsed = math.nan, False
     if output is not None and status == "ok":
         out = np.asarray(output, dtype=np.float64).ravel()
@@ -130,23 +133,23 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "status": status,
         "diverged": status == "diverged",
         "diverged_step": int(div_step) if div_step >= 0 else -1,
-        "final_train_loss": float(final[0]),
-        "final_train_acc": float(final[1]),
-        "final_test_loss": float(final[2]),
-        "final_test_acc": float(final[3]),
-        "last_good_test_acc": float(last[3]),
-        "best_test_acc": _nanmax(ev[:, 3]),
-        "best_train_loss": _nanmin(ev[:, 0]),
-        "initial_loss": float(log[0, 0]),
+        "final_train_loss": float(final[tm.EVAL_TRAIN_LOSS]),
+        "final_train_acc": float(final[tm.EVAL_TRAIN_ACC]),
+        "final_test_loss": float(final[tm.EVAL_TEST_LOSS]),
+        "final_test_acc": float(final[tm.EVAL_TEST_ACC]),
+        "last_good_test_acc": float(last[tm.EVAL_TEST_ACC]),
+        "best_test_acc": _nanmax(ev[:, tm.EVAL_TEST_ACC]),
+        "best_train_loss": _nanmin(ev[:, tm.EVAL_TRAIN_LOSS]),
+        "initial_loss": float(loss[0]),
         "min_loss": float(np.min(finite_loss)) if finite_loss.size else math.nan,
         "grad_norm_mean": gn_mean,
         "grad_norm_std": gn_std,
         "grad_norm_cv": gn_cv,
-        "grad_norm_init": float(log[0, 1]),
+        "grad_norm_init": float(log[0, tm.LOG_GRAD_NORM]),
         "layer_grad_norm_mean": [p[0] for p in per_layer],
         "layer_grad_norm_cv": [p[2] for p in per_layer],
-        "layer_grad_norm_init": [float(x) for x in init[:n_layers]],
-        "signal_norm_init": [float(x) for x in init[n_layers : 2 * n_layers]],
+        "layer_grad_norm_init": [float(x) for x in init[i_gn:i_sig]],
+        "signal_norm_init": [float(x) for x in init[i_sig:i_act]],
         "up_fraction": up,
         "tv_ratio": tv,
         "dead_frac_init": exact_mean(dead_init) if nh else 0.0,
@@ -154,7 +157,7 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "dead_frac_end": exact_mean(dead_end) if nh else 0.0,
         "layer_dead_init": [float(x) for x in dead_init],
         "layer_dead_end": [float(x) for x in dead_end],
-        "born_dead": bool(init[-1] > 0.5),
+        "born_dead": bool(init[i_born] > 0.5),
         "final_output_std": out_std,
         "collapsed": collapsed,
     }

@@ -36,8 +36,12 @@ from typing import Any
 import pandas as pd
 
 from . import plots
+from .config import ConfigError
+from .plots.grid import distinct, fmt_value, join_values, norm_value, relevant, values_text
+from .plots.style import depth_groups
 from .store import (
     Store,
+    StoreError,
     atomic_write,
     atomic_write_text,
     load,
@@ -53,58 +57,8 @@ PROG = "python -m fastdepth.report"
 # At most this many conditions (panels side by side) per figure; more are split over figures.
 MAX_CONDITIONS = 4
 DPI = 200
-# name -> (section title, caption); the order of the report.
-FIGURES: dict[str, tuple[str, str]] = {
-    "loss_curves": (
-        "Loss curves",
-        "Training loss (top, every logged step) and test loss (bottom, every evaluation) per "
-        "depth: median over seeds, band = inter-quartile range. Diverged runs are left out.",
-    ),
-    "grad_norm_curves": (
-        "Gradient norm during training",
-        "Norm of the whole gradient at every logged step per depth: median over seeds, band = "
-        "inter-quartile range.",
-    ),
-    "layer_grad_profile": (
-        "Per-layer gradient norms",
-        "Gradient norm of each layer's weights, from the output layer (0) back to the first "
-        "hidden layer, at initialisation (top) and at the last step (bottom); log scale, "
-        "median over seeds, bars = inter-quartile range. A line falling to the right is a "
-        "vanishing gradient, a rising one an exploding gradient.",
-    ),
-    "accuracy_vs_depth": (
-        "Accuracy against depth",
-        "Final test (filled) and train (open) accuracy: mean and 95% confidence interval over "
-        "seeds (Student t); dots = single seeds (test).",
-    ),
-    "gradstats_vs_depth": (
-        "Gradient-norm statistics against depth",
-        "Per run, the mean (top) and coefficient of variation (bottom) of the total gradient "
-        "norm over training; mean and 95% CI over seeds, dots = single seeds.",
-    ),
-    "oscillation_vs_depth": (
-        "Oscillation against depth",
-        "Share of steps where the training loss rose (top) and total variation of the loss "
-        "curve over its net decrease (bottom; 1 = monotone); mean and 95% CI over seeds.",
-    ),
-    "dead_units": (
-        "Dead ReLU units",
-        "Fraction of dead units (pre-activation <= 0 on every training input) per hidden layer "
-        "at init and at the end, mean over seeds; the dead fraction of all hidden units during "
-        "training; and the share of runs born dead (a whole hidden layer dead at init).",
-    ),
-    "lr_heatmaps": (
-        "Depth x learning rate",
-        "Median final training loss, mean final test accuracy and share of diverged seeds for "
-        "every depth and learning rate; the outlined cell is the best lr of each depth.",
-    ),
-    "decision_boundaries": (
-        "Decision boundaries",
-        "The trained network of the seed with the median test accuracy of each depth, "
-        "evaluated on a grid over the data's bounding box (colour = predicted probability of "
-        "class 1, black line = decision boundary), training points on top.",
-    ),
-}
+# The figures, their titles and captions, in the order of the report (fastdepth.plots.FIGURES).
+FIGURES = plots.FIGURES
 _OWN_FILE = re.compile(r"^(" + "|".join(FIGURES) + r")__.+\.(png|svg)$")
 
 
@@ -140,7 +94,8 @@ def _slug(text: str) -> str:
 
 
 def _join(values: Sequence[Any]) -> str:
-    return "-".join(plots._g(v) if isinstance(v, float) else str(v) for v in values)
+    # %g, not the figures' %.3g: file names keep rates that differ in the 4th digit apart
+    return join_values(values, "-", fmt=lambda v: f"{v:g}")
 
 
 def grid_tag(runs: pd.DataFrame, *, fixed_keys: Sequence[str] = (), extra: str = "") -> str:
@@ -162,7 +117,7 @@ def grid_tag(runs: pd.DataFrame, *, fixed_keys: Sequence[str] = (), extra: str =
     for k in [*info.conditions, *info.linked, *fixed_keys]:
         if k in ("dataset", "depth", "seed") or (k == "lr" and extra.startswith("lr")):
             continue
-        vals = plots._distinct(runs[k])
+        vals = distinct(runs[k])
         text = _join(vals) if len(vals) <= 4 else f"{len(vals)}"
         parts.append(f"{k}-{text}" if len(vals) <= 4 else f"{k}{text}")
     if extra:
@@ -182,7 +137,7 @@ def _split(runs: pd.DataFrame, info: plots.GridInfo) -> list[tuple[list[str], pd
     conds = list(info.conditions)
     keys: list[str] = []
     if conds:
-        uniq = runs[conds].astype(object).map(plots._norm).drop_duplicates()
+        uniq = runs[conds].astype(object).map(norm_value).drop_duplicates()
         while len(keys) < len(conds) - 1:
             n_max = int(uniq.groupby(keys).size().max()) if keys else len(uniq)
             if n_max <= MAX_CONDITIONS:
@@ -190,7 +145,7 @@ def _split(runs: pd.DataFrame, info: plots.GridInfo) -> list[tuple[list[str], pd
             keys.append([c for c in conds if c not in keys][-1])
     if not keys:
         return [([], runs)]
-    frame = runs[keys].astype(object).map(plots._norm)
+    frame = runs[keys].astype(object).map(norm_value)
     return [(keys, runs.loc[sub.index]) for _, sub in frame.groupby(keys, sort=False, dropna=False)]
 
 
@@ -232,11 +187,11 @@ def _grid_markdown(info: plots.GridInfo) -> list[str]:
     for k, v in info.varied.items():
         if k == "widths" and k not in (*info.conditions, *info.linked, *info.attrs):
             continue  # "16,16,16" follows from depth and width
-        lines.append(f"| **{k}** (varied) | {plots._values_text(k, v)} |")
+        lines.append(f"| **{k}** (varied) | {values_text(k, v)} |")
     quiet = []
     for k, v in info.fixed.items():
-        text = plots.fmt_value(k, v)
-        if plots._relevant(k, info.fixed):
+        text = fmt_value(k, v)
+        if relevant(k, info.fixed):
             lines.append(f"| {k} | {text.removeprefix(k).strip() or text} |")
         else:
             quiet.append(f"{k} = {'-' if v is None else v}")
@@ -359,64 +314,64 @@ def _draw_all(path: Path, runs: pd.DataFrame, w: _Writer) -> list[str]:
     palette = plots.depth_palette(info.depths)
     md = ["## Grid", "", *_grid_markdown(info), ""]
     md += ["## Summary across seeds", "", format_markdown(summary_table(runs)), ""]
-    # Several lrs: the heatmaps show them all; the other figures each depth at its best lr.
+    specs = []
+    for spec in FIGURES.values():
+        reason = spec.skip_reason(runs, info)
+        if reason is None:
+            specs.append(spec)
+        else:
+            w.skip(spec.name, reason)
+    # Several lrs: the lr-grid figures show them all; the others each depth at its best lr.
     shown, lr_tag = runs, ""
     if "lr" in info.conditions:
-        n_lr = len(plots._distinct(runs["lr"]))
+        n_lr = len(distinct(runs["lr"]))
         no_lr = dataclasses.replace(info, conditions=[c for c in info.conditions if c != "lr"])
         for keys, group in _split(runs, no_lr):
             where = _where(group, keys)
             stem = grid_tag(group, fixed_keys=keys, extra=f"lr{n_lr}")
-            w.draw("lr_heatmaps", lambda g=group: plots.lr_heatmaps(g), stem, where)
+            for spec in (s for s in specs if s.lr_grid):
+                w.draw(spec.name, lambda s=spec, g=group: s.draw(g, palette=palette), stem, where)
         shown, lr_tag = plots.select_best_lr(runs), "lr-best"
         md += ["## Best learning rate per depth", "",
                "The figures other than the heatmaps show each depth at this learning rate "
                "(lowest median final training loss among the rates where fewest seeds "
-               "diverged).", "",
+               "diverged or collapsed).", "",
                *_md_table(plots.best_lr(runs), {"median": "median final train loss",
-                                                "diverged": "share diverged"}), ""]  # fmt: skip
-    elif "lr" in info.linked:
-        w.skip("lr_heatmaps", "the learning rate is tied to the depth: no depth x lr grid")
-    else:
-        lrs = _join(plots._distinct(runs["lr"]))
-        w.skip("lr_heatmaps", f"a single learning rate ({lrs}): no depth x lr heatmap")
+                                                "diverged": "share diverged",
+                                                "collapsed": "share collapsed"}), ""]  # fmt: skip
     ids = shown["run_id"].tolist()
-    curves, layers = load_curves(path, run_id=ids), load_layers(path, run_id=ids)
-    builders: dict[str, Callable[[pd.DataFrame], Any]] = {
-        "loss_curves": lambda r: plots.loss_curves(r, curves, palette=palette),
-        "grad_norm_curves": lambda r: plots.grad_norm_curves(r, curves, palette=palette),
-        "layer_grad_profile": lambda r: plots.layer_grad_profile(r, layers, palette=palette),
-        "accuracy_vs_depth": lambda r: plots.accuracy_vs_depth(r, palette=palette),
-        "gradstats_vs_depth": lambda r: plots.gradstats_vs_depth(r, palette=palette),
-        "oscillation_vs_depth": lambda r: plots.oscillation_vs_depth(r, palette=palette),
-        "dead_units": lambda r: plots.dead_units(r, layers, palette=palette),
-        "decision_boundaries": lambda r: plots.decision_boundaries(r, path=path,
-                                                                   palette=palette),
-    }  # fmt: skip
+    inputs = {"curves": load_curves(path, run_id=ids), "layers": load_layers(path, run_id=ids),
+              "path": path, "palette": palette}  # fmt: skip
+    # More depths than colours tell apart: the figures keyed by colour, once per depth group.
+    groups = depth_groups(info.depths)
     for keys, group in _split(shown, plots.grid_info(shown)):
         where = _where(group, keys)
-        stem = grid_tag(group, fixed_keys=keys, extra=lr_tag)
-        for name, build in builders.items():
-            w.draw(name, lambda b=build, g=group: b(g), stem, where)
+        for spec in (s for s in specs if not s.lr_grid):
+            for depths in groups if spec.by_colour and len(groups) > 1 else [None]:
+                sub = group if depths is None else group[group["depth"].isin(depths)]
+                stem = grid_tag(sub, fixed_keys=keys, extra=lr_tag)
+                at = where if depths is None else ", ".join(
+                    filter(None, [where, f"depths {depths[0]}-{depths[-1]}"]))  # fmt: skip
+                w.draw(spec.name, lambda s=spec, g=sub: s.draw(g, **inputs), stem, at)
     md += ["## Figures", ""]
-    for name, (title, caption) in FIGURES.items():
-        if w.sections[name]:
-            md += [f"### {title}", "", caption, "", *w.sections[name]]
+    for spec in FIGURES.values():
+        if w.sections[spec.name]:
+            md += [f"### {spec.title}", "", spec.caption, "", *w.sections[spec.name]]
     return md
 
 
 def _where(group: pd.DataFrame, keys: Sequence[str]) -> str:
-    return ", ".join(plots.fmt_value(k, group[k].iloc[0]) for k in keys)
+    return ", ".join(fmt_value(k, group[k].iloc[0]) for k in keys)
 
 
 def _md_table(df: pd.DataFrame, headers: dict[str, str] | None = None) -> list[str]:
-    """A small Markdown table (numbers right-aligned, floats in %.4g)."""
+    """A small Markdown table (numbers right-aligned, floats in %.3g, as in the figures)."""
     cols = list(df.columns)
     num = [pd.api.types.is_numeric_dtype(df[c]) for c in cols]
 
     def cell(v: Any) -> str:
-        v = plots._norm(v)
-        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        v = norm_value(v)
+        return "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))
 
     lines = ["| " + " | ".join((headers or {}).get(c, c) for c in cols) + " |",
              "|" + "|".join("---:" if n else ":---" for n in num) + "|"]  # fmt: skip
@@ -470,13 +425,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     path = Path(args.run_dir)
     if not Store(path).exists():
-        print(f"{PROG}: error: {_not_a_store(path)}", file=sys.stderr)
+        print(f"error: {_not_a_store(path)}", file=sys.stderr)
         return 2
     if args.dpi < 20:
-        print(f"{PROG}: error: --dpi must be >= 20, got {args.dpi}", file=sys.stderr)
+        print(f"error: --dpi must be >= 20, got {args.dpi}", file=sys.stderr)
         return 2
     log = None if args.quiet else print
-    rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log)
+    from .runner.inputs import check_out, manifest_errors  # the sweep's input checks
+
+    try:
+        if args.out is not None:
+            check_out(args.out)
+        with manifest_errors(path):  # the manifest must describe a store, as for a resume
+            store = Store(path)
+            store.grid()
+            store.chunks()
+            rep = write_report(path, args.out, svg=args.svg, dpi=args.dpi, log=log)
+    except (StoreError, ConfigError, OSError) as e:  # a broken manifest, an unwritable --out
+        where = getattr(e, "filename", None)
+        reason = getattr(e, "strerror", None)
+        print(f"error: {f'{where}: {reason}' if where and reason else e}", file=sys.stderr)
+        return 2
     if args.quiet:
         print(rep.markdown)
     else:

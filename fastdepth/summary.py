@@ -150,8 +150,8 @@ def _fmt(value: float, kind: str, ci: float = math.nan, decimals: int = 3) -> st
     if kind == "ci":
         ci_text = f" ± {ci:.{decimals}f}" if math.isfinite(ci) else ""
         return f"{value:.{decimals}f}{ci_text}"
-    if kind == "f2":
-        return f"{value:.2f}"
+    if kind == "f2":  # two decimals, but never a 150-digit cell: 1.2e+05 past 1000
+        return f"{value:.2f}" if abs(value) < 1e3 else f"{value:.3g}"
     return f"{value:.3g}"
 
 

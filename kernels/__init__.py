@@ -25,6 +25,7 @@ from .api import (
     signal_norms,
     train_batch,
 )
+from .curvature import hvp, top_eigenvalues
 from .layout import Layout
 from .telemetry import telemetry_layout, telemetry_size
 
@@ -50,6 +51,8 @@ __all__ = [
     "telemetry_layout",
     "telemetry_size",
     "train_batch",
+    "hvp",
+    "top_eigenvalues",
 ]
 
 # The names every kernel module shares with its reference twin (checked by the tests).

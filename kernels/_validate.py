@@ -166,9 +166,7 @@ def check_units(name, A, layout):
 def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
                 tel, tel_off, status, div_step):  # fmt: skip
     """Validate the packed inputs of ``train_batch`` (built by ``fastdepth.engine``)."""
-    from .settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
-    from .telemetry import telemetry_size
-    from .trainer import (
+    from .columns import (
         I_ACT,
         I_BATCH,
         I_DATA,
@@ -182,6 +180,8 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
         N_FCFG,
         N_ICFG,
     )
+    from .settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+    from .telemetry import telemetry_size
 
     float_array("params", params, 1)
     dt = params.dtype

@@ -1,6 +1,6 @@
 """Activations and their derivatives, evaluated from the pre-activation ``z``.
 
-Codes are in :data:`settings.ACTIVATIONS`. ``alpha`` is the negative slope of
+Codes are in :data:`vocab.ACTIVATIONS`. ``alpha`` is the negative slope of
 ``leaky_relu`` and the scale of ``elu`` (ignored otherwise). ``gelu`` is the exact
 erf form ``0.5 z (1 + erf(z / sqrt 2))`` (PyTorch's default), not the tanh
 approximation. The ReLU derivative is the mask ``z > 0`` (0 at 0, as PyTorch).
@@ -19,8 +19,17 @@ import numpy as np
 
 from ._jit import njit
 from .vmath import vexp, vexpm1_neg, vsigmoid, vtanh
+from .vocab import ACTIVATIONS
 
-IDENTITY, RELU, LEAKY_RELU, TANH, SIGMOID, ELU, GELU, SILU = range(8)
+# Module-level ints: Numba freezes them into the compiled branches.
+IDENTITY = ACTIVATIONS["identity"]
+RELU = ACTIVATIONS["relu"]
+LEAKY_RELU = ACTIVATIONS["leaky_relu"]
+TANH = ACTIVATIONS["tanh"]
+SIGMOID = ACTIVATIONS["sigmoid"]
+ELU = ACTIVATIONS["elu"]
+GELU = ACTIVATIONS["gelu"]
+SILU = ACTIVATIONS["silu"]
 _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT2PI = 0.3989422804014327
 
@@ -32,7 +41,10 @@ def _sigmoid(z):
 
 @njit
 def apply_activation(Z, zo, H, ho, count, code, alpha):
-    """``H[ho:ho+count] = act(Z[zo:zo+count])``; one loop per code so each vectorises."""
+    """``H[ho:ho+count] = act(Z[zo:zo+count])``; one loop per code so each vectorises.
+
+    Returns True, or False (and writes nothing) for a code with no branch here.
+    """
     # Local views and select-form branches: indexing with offsets inside the loop
     # and if-statements that store kept LLVM from vectorising (16x slower).
     zv = Z[zo : zo + count]
@@ -62,15 +74,21 @@ def apply_activation(Z, zo, H, ho, count, code, alpha):
         for i in range(count):
             z = zv[i]
             hv[i] = 0.5 * z * (1.0 + math.erf(z * _INV_SQRT2))
-    else:  # SILU
+    elif code == SILU:
         for i in range(count):
             z = zv[i]
             hv[i] = z * _sigmoid(z)
+    else:
+        return False
+    return True
 
 
 @njit
 def scale_by_derivative(Z, zo, G, go, count, code, alpha):
-    """``G[go:go+count] *= act'(Z[zo:zo+count])`` (turns dL/dh into dL/dz in place)."""
+    """``G[go:go+count] *= act'(Z[zo:zo+count])`` (turns dL/dh into dL/dz in place).
+
+    Returns True, or False (and writes nothing) for a code with no branch here.
+    """
     zv = Z[zo : zo + count]
     gv = G[go : go + count]
     if code == RELU:
@@ -102,8 +120,11 @@ def scale_by_derivative(Z, zo, G, go, count, code, alpha):
             cdf = 0.5 * (1.0 + math.erf(z * _INV_SQRT2))
             pdf = _INV_SQRT2PI * math.exp(-0.5 * z * z)
             gv[i] = gv[i] * (cdf + z * pdf)
-    else:  # SILU
+    elif code == SILU:
         for i in range(count):
             z = zv[i]
             s = _sigmoid(z)
             gv[i] = gv[i] * (s * (1.0 + z * (1.0 - s)))
+    else:
+        return False
+    return True

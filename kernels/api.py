@@ -43,6 +43,12 @@ def _table(layout: Layout) -> np.ndarray:
     return layout.table if layout.table.flags.writeable else layout.table.copy()
 
 
+def _check_known(known: bool, kernel: str, name: str) -> None:
+    """A validated name whose code has no compiled branch is a bug in the core: say so."""
+    if not known:
+        raise RuntimeError(f"{kernel}: the compiled core has no branch for {name!r} (a bug)")
+
+
 def forward(
     params: np.ndarray,
     layout: Layout,
@@ -77,9 +83,10 @@ def forward(
     Z, H : ndarray, shape (layout.n_units, n)
     """
     n, code, a, r, Z, H = v.check_forward(params, layout, X, activation, alpha, residual, Z, H)
-    forward_flat(
+    known = forward_flat(
         params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n, code, a, r, 1
     )
+    _check_known(known, "forward", activation)
     return Z, H
 
 
@@ -120,10 +127,11 @@ def backward(
     n, code, a, r, grad, D = v.check_backward(
         params, layout, X, Z, H, dout, activation, alpha, residual, grad, D
     )
-    backward_flat(
+    known = backward_flat(
         params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
         n, n, code, a, r, grad, D.reshape(-1),
     )  # fmt: skip
+    _check_known(known, "backward", activation)
     return grad, D
 
 
@@ -134,7 +142,8 @@ def activation(
     code, a = v.activation_code(name, alpha)
     v.float_array("z", z, z.ndim if isinstance(z, np.ndarray) else 1)
     out = v.buffer("out", out, z.shape, z.dtype)
-    apply_activation(z.reshape(-1), 0, out.reshape(-1), 0, z.size, code, a)
+    known = apply_activation(z.reshape(-1), 0, out.reshape(-1), 0, z.size, code, a)
+    _check_known(known, "activation", name)
     return out
 
 
@@ -146,7 +155,8 @@ def activation_grad(
     v.float_array("z", z, z.ndim if isinstance(z, np.ndarray) else 1)
     out = v.buffer("out", out, z.shape, z.dtype)
     out[...] = 1
-    scale_by_derivative(z.reshape(-1), 0, out.reshape(-1), 0, z.size, code, a)
+    known = scale_by_derivative(z.reshape(-1), 0, out.reshape(-1), 0, z.size, code, a)
+    _check_known(known, "activation_grad", name)
     return out
 
 

@@ -203,6 +203,8 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
     (:func:`relu_fused_below`) stores only ``H``: the backward pass masks with ``H > 0``,
     which equals ``Z > 0`` bit for bit, and skipping the ``Z`` store saves a third of
     the layer's memory traffic. Those rows of ``Z`` are then left unwritten.
+
+    Returns True, or False as soon as a layer meets an activation code with no branch.
     """
     nl = table.shape[0]
     n_hidden = nl - 1
@@ -230,12 +232,14 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
                 so = unit_offset(table, src) * ld
                 for i in range(fo * ld):
                     Z[row * ld + i] += H[so + i]
-            apply_activation(Z, row * ld, H, row * ld, fo * ld, act, alpha)
+            if not apply_activation(Z, row * ld, H, row * ld, fo * ld, act, alpha):
+                return False
         elif k == n_hidden:
             for i in range(fo * ld):
                 H[row * ld + i] = Z[row * ld + i]
         prev = row
         row += fo
+    return True
 
 
 @njit
@@ -243,7 +247,7 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
     """Backward pass of one network; see :func:`fastdepth.kernels.backward`.
 
     ``n`` samples, rows ``ld`` apart as in :func:`forward_flat`; ``dout`` is ``n_out x n``
-    with rows ``n`` apart.
+    with rows ``n`` apart. Returns True, or False for an activation code with no branch.
     """
     nl = table.shape[0]
     n_hidden = nl - 1
@@ -269,7 +273,8 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
             # D holds dL/dh_k, complete now that every layer above is done, and already
             # dL/dz_k when the ReLU mask was fused into the store of ``W d`` (emode 2).
             if not relu_fused_below(k, n_hidden, rblock, act):
-                scale_by_derivative(Z, row * ld, D, row * ld, fo * ld, act, alpha)
+                if not scale_by_derivative(Z, row * ld, D, row * ld, fo * ld, act, alpha):
+                    return False
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
                 # A skip is the first contribution its source receives (its block
@@ -311,3 +316,4 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
                     prev * ld,
                     emode,
                 )
+    return True

@@ -32,6 +32,33 @@ def block_ends(n_hidden: int, rblock: int) -> list[int]:
     return [k for k in range(n_hidden) if skip_source(k, n_hidden, rblock) >= 0]
 
 
+def dense_macs(table: np.ndarray) -> int:
+    """Multiply-adds of one forward pass per sample: ``S = sum(fan_in * fan_out)``."""
+    return int(np.sum(table[:, FAN_IN] * table[:, FAN_OUT]))
+
+
+def train_flops_per_sample(table: np.ndarray) -> int:
+    """FLOPs of one training step per sample (forward, backward, update): ``6 S - 2 w_1``.
+
+    ``2 S`` each for the forward products, the input gradients and the weight gradients,
+    less the input gradient of the first layer (``w_1 = fan_in * fan_out`` of layer 0),
+    which nothing needs. Elementwise work (activations, loss, optimizer) is not counted:
+    this is the FLOP count that GFLOP/s figures in bench/ and the README divide by.
+    """
+    return 6 * dense_macs(table) - 2 * int(table[0, FAN_IN] * table[0, FAN_OUT])
+
+
+def run_flops(
+    table: np.ndarray, n_train: int, n_test: int, epochs: int, n_eval: int, include_eval=True
+) -> int:
+    """FLOPs of a whole run: every epoch trains on each sample once, whatever the batch
+    size, plus ``n_eval`` forward passes over both splits (``2 S`` per sample each)."""
+    total = train_flops_per_sample(table) * int(n_train) * int(epochs)
+    if include_eval:
+        total += int(n_eval) * 2 * dense_macs(table) * (int(n_train) + int(n_test))
+    return int(total)
+
+
 @dataclass(frozen=True)
 class Layout:
     """Offsets of every ``W`` and ``b`` of a fully connected network in a packed vector.
@@ -104,13 +131,9 @@ class Layout:
 
     @property
     def flops_per_sample(self) -> int:
-        """FLOPs of one forward + backward + update per sample: ``6 S - 4 w_1``.
-
-        ``S = sum(fan_in * fan_out)``; the first layer needs no input gradient.
-        This is the W1 convention of DESIGN.md.
-        """
-        s = int(np.sum(self.table[:, FAN_IN] * self.table[:, FAN_OUT]))
-        return 6 * s - 2 * int(self.table[0, FAN_IN] * self.table[0, FAN_OUT])
+        """FLOPs of one training step per sample, ``6 S - 2 w_1`` (see
+        :func:`train_flops_per_sample`)."""
+        return train_flops_per_sample(self.table)
 
     def pack(self, params: Sequence[tuple[np.ndarray, np.ndarray]], dtype=None) -> np.ndarray:
         """Pack ``[(W, b), ...]`` (``W`` shaped (fan_in, fan_out)) into a flat vector.

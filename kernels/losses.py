@@ -13,6 +13,10 @@ import numpy as np
 
 from ._jit import njit
 from .vmath import lane_sum8, log1p01, sigmoid_from_e, vexp
+from .vocab import LOSSES
+
+BCE = LOSSES["bce"]
+MSE = LOSSES["mse"]
 
 
 @njit
@@ -49,10 +53,15 @@ def mse_flat(Y, yo, target, n, dY, do, work):
 
 @njit
 def loss_flat(code, Y, yo, target, n, dY, do, work):
-    """Dispatch on the loss code (0 = bce, 1 = mse)."""
-    if code == 0:
-        return bce_flat(Y, yo, target, n, dY, do, work)
-    return mse_flat(Y, yo, target, n, dY, do, work)
+    """Dispatch on the loss code (:data:`vocab.LOSSES`); returns ``(loss, known)``.
+
+    ``known`` is False (loss NaN, nothing written) for a code with no branch here.
+    """
+    if code == BCE:
+        return bce_flat(Y, yo, target, n, dY, do, work), True
+    elif code == MSE:
+        return mse_flat(Y, yo, target, n, dY, do, work), True
+    return np.nan, False
 
 
 @njit

@@ -12,6 +12,13 @@ import math
 
 from ._jit import njit
 from .vmath import lane_sumsq8
+from .vocab import OPTIMIZERS, SCHEDULES
+
+SGD = OPTIMIZERS["sgd"]
+MOMENTUM = OPTIMIZERS["momentum"]
+ADAM = OPTIMIZERS["adam"]
+CONSTANT = SCHEDULES["constant"]
+COSINE = SCHEDULES["cosine"]
 
 
 @njit
@@ -71,10 +78,29 @@ def clip_grad_norm(grad, max_norm):
 
 @njit
 def optimizer_step(code, params, grad, s1, s2, t, lr, momentum, beta1, beta2, eps, wd):
-    """Dispatch on the optimizer code (0 sgd, 1 momentum, 2 adam); ``t`` counts from 1."""
-    if code == 0:
+    """Dispatch on the optimizer code (:data:`vocab.OPTIMIZERS`); ``t`` counts from 1.
+
+    Returns True, or False (parameters untouched) for a code with no branch here.
+    """
+    if code == SGD:
         sgd_step(params, grad, lr, wd)
-    elif code == 1:
+    elif code == MOMENTUM:
         momentum_step(params, grad, s1, lr, momentum, wd, t)
-    else:
+    elif code == ADAM:
         adam_step(params, grad, s1, s2, t, lr, beta1, beta2, eps, wd)
+    else:
+        return False
+    return True
+
+
+@njit(inline="always")
+def scheduled_lr(code, lr0, t, n_steps):
+    """The rate of step ``t`` (from 0) under schedule ``code`` (:data:`vocab.SCHEDULES`).
+
+    Returns ``(lr, known)``; ``known`` is False (lr NaN) for a code with no branch here.
+    """
+    if code == CONSTANT:
+        return lr0, True
+    elif code == COSINE:
+        return lr0 * 0.5 * (1.0 + math.cos(math.pi * t / n_steps)), True
+    return math.nan, False

@@ -13,9 +13,49 @@ import math
 import numpy as np
 
 from . import _validate as v
+from .columns import (
+    D_NIN,
+    D_NTE,
+    D_NTR,
+    D_XTE,
+    D_XTR,
+    D_YTE,
+    D_YTR,
+    F_ALPHA,
+    F_BETA1,
+    F_BETA2,
+    F_CLIP,
+    F_EPS,
+    F_LR,
+    F_MOM,
+    F_WD,
+    I_ACT,
+    I_BATCH,
+    I_DATA,
+    I_EVAL,
+    I_LOG,
+    I_LOSS,
+    I_OPT,
+    I_RBLOCK,
+    I_SCHED,
+    I_STEPS,
+)
 from .layout import Layout
 from .layout import skip_source as _skip_source
-from .telemetry import telemetry_layout
+from .telemetry import (
+    EVAL_DEAD,
+    EVAL_TEST_ACC,
+    EVAL_TEST_LOSS,
+    EVAL_TRAIN_ACC,
+    EVAL_TRAIN_LOSS,
+    LOG_GRAD_NORM,
+    LOG_LAYERS,
+    LOG_LOSS,
+    TelemetryLayout,
+    eval_act_sq,
+    init_offsets,
+)
+from .vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -27,46 +67,52 @@ def _sigmoid(z):
 
 
 def _act(z, code, alpha):
-    if code == 0:
+    name = ACTIVATIONS.name_of(code)  # raises for a code outside the table
+    if name == "identity":
         return z.copy()
-    if code == 1:
+    if name == "relu":
         return np.where(z > 0, z, z * 0)
-    if code == 2:
+    if name == "leaky_relu":
         return np.where(z > 0, z, alpha * z)
-    if code == 3:
+    if name == "tanh":
         return np.tanh(z)
-    if code == 4:
+    if name == "sigmoid":
         return _sigmoid(z)
-    if code == 5:
+    if name == "elu":
         with np.errstate(over="ignore"):
             return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0)))
-    if code == 6:
+    if name == "gelu":
         return (0.5 * z * (1 + _erf(z / math.sqrt(2)).astype(np.float64))).astype(z.dtype)
-    return z * _sigmoid(z)
+    if name == "silu":
+        return z * _sigmoid(z)
+    raise ValueError(f"the reference has no activation {name!r} (code {code})")
 
 
 def _dact(z, code, alpha):
+    name = ACTIVATIONS.name_of(code)
     one = np.ones_like(z)
-    if code == 0:
+    if name == "identity":
         return one
-    if code == 1:
+    if name == "relu":
         return np.where(z > 0, one, 0 * one)
-    if code == 2:
+    if name == "leaky_relu":
         return np.where(z > 0, one, alpha * one)
-    if code == 3:
+    if name == "tanh":
         return 1 - np.tanh(z) ** 2
-    if code == 4:
+    if name == "sigmoid":
         s = _sigmoid(z)
         return s * (1 - s)
-    if code == 5:
+    if name == "elu":
         return np.where(z > 0, one, alpha * np.exp(np.minimum(z, 0)))
-    if code == 6:
+    if name == "gelu":
         z64 = z.astype(np.float64)
         cdf = 0.5 * (1 + _erf(z64 / math.sqrt(2)).astype(np.float64))
         pdf = np.exp(-0.5 * z64 * z64) / math.sqrt(2 * math.pi)
         return (cdf + z64 * pdf).astype(z.dtype)
-    s = _sigmoid(z)
-    return s * (1 + z * (1 - s))
+    if name == "silu":
+        s = _sigmoid(z)
+        return s * (1 + z * (1 - s))
+    raise ValueError(f"the reference has no activation derivative {name!r} (code {code})")
 
 
 def _rows(layout: Layout):
@@ -264,62 +310,70 @@ def permutation(key, epoch, n):
     return np.array(out, dtype=np.int64)
 
 
+def _loss_fn(code):
+    name = LOSSES.name_of(code)
+    if name == "bce":
+        return bce_with_logits
+    if name == "mse":
+        return mse
+    raise ValueError(f"the reference has no loss {name!r} (code {code})")
+
+
+def _scheduled_lr(code, lr, t, n_steps):
+    name = SCHEDULES.name_of(code)
+    if name == "constant":
+        return lr
+    if name == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * t / n_steps))
+    raise ValueError(f"the reference has no schedule {name!r} (code {code})")
+
+
+def _optimizer_step(code, P, grad, s1, s2, t, lr, fc):
+    name = OPTIMIZERS.name_of(code)
+    wd = float(fc[F_WD])
+    if name == "sgd":
+        return sgd_step(P, grad, lr, wd)
+    if name == "momentum":
+        return momentum_step(P, grad, s1, lr, fc[F_MOM], wd, t)
+    if name == "adam":
+        return adam_step(P, grad, s1, s2, t, lr, fc[F_BETA1], fc[F_BETA2], fc[F_EPS], wd)
+    raise ValueError(f"the reference has no optimizer {name!r} (code {code})")
+
+
 def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
     """Reference twin of ``trainer.train_one``: one network, plain NumPy, same semantics."""
-    from .settings import ACTIVATIONS, LOSSES
-    from .trainer import (
-        F_ALPHA,
-        F_BETA1,
-        F_BETA2,
-        F_CLIP,
-        F_EPS,
-        F_LR,
-        F_MOM,
-        F_WD,
-        I_ACT,
-        I_BATCH,
-        I_EVAL,
-        I_LOG,
-        I_LOSS,
-        I_OPT,
-        I_RBLOCK,
-        I_SCHED,
-        I_STEPS,
-    )
-
-    act = {c: n for n, c in ACTIVATIONS.items()}[int(ic[I_ACT])]
-    loss_name = {c: n for n, c in LOSSES.items()}[int(ic[I_LOSS])]
+    act = ACTIVATIONS.name_of(int(ic[I_ACT]))
+    lossfn = _loss_fn(int(ic[I_LOSS]))
+    has_acc = LOSSES.entry(LOSSES.name_of(int(ic[I_LOSS]))).has_accuracy
     alpha, r = float(fc[F_ALPHA]), int(ic[I_RBLOCK])
     n_steps, le, ee = int(ic[I_STEPS]), int(ic[I_LOG]), int(ic[I_EVAL])
     nl, nh = layout.n_layers, layout.depth
-    lay = telemetry_layout(nl, n_steps, le, ee)
-    log = tel[to + lay["log"][0] : to + lay["eval"][0]].reshape(lay["log"][1])
-    ev = tel[to + lay["eval"][0] : to + lay["init"][0]].reshape(lay["eval"][1])
-    init = tel[to + lay["init"][0] : to + lay["size"]]
+    log, ev, init = TelemetryLayout(nl, n_steps, le, ee).split(tel, to)
+    i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets(nl)
+    e_act = eval_act_sq(nl)
     ntr = Xtr.shape[1]
     bs = min(int(ic[I_BATCH]), ntr)
     full = bs >= ntr
     spe = -(-ntr // bs)
     s1, s2 = np.zeros_like(P), np.zeros_like(P)
-    lossfn = bce_with_logits if loss_name == "bce" else mse
 
     def evaluate(X, y):
         Z, H = forward(P, layout, X, act, alpha=alpha, residual=r)
         loss, _ = lossfn(np.ascontiguousarray(Z[-1]), y)
-        acc = accuracy(np.ascontiguousarray(Z[-1]), y) if loss_name == "bce" else np.nan
+        acc = accuracy(np.ascontiguousarray(Z[-1]), y) if has_acc else np.nan
         return loss, acc, Z, H
 
     for t in range(n_steps + 1):
         if t % ee == 0 or t == n_steps:
             row = ev[t // ee if t < n_steps else -1]
-            row[0], row[1], Z, H = evaluate(Xtr, ytr)
-            row[4 : 4 + nh], born = dead_fractions(Z, layout)
-            row[4 + nh :] = activation_sq_means(H, layout)
+            row[EVAL_TRAIN_LOSS], row[EVAL_TRAIN_ACC], Z, H = evaluate(Xtr, ytr)
+            row[EVAL_DEAD:e_act], born = dead_fractions(Z, layout)
+            row[e_act : e_act + nh] = activation_sq_means(H, layout)
             if t == 0:
-                init[2 * nl : 2 * nl + nh] = row[4 + nh :]
-                init[2 * nl + nh : 2 * nl + 2 * nh] = row[4 : 4 + nh]
-                init[-1] = float(born)
-            row[2], row[3], _, _ = evaluate(Xte, yte)
+                init[i_act:i_dead] = row[e_act : e_act + nh]
+                init[i_dead:i_born] = row[EVAL_DEAD:e_act]
+                init[i_born] = float(born)
+            row[EVAL_TEST_LOSS], row[EVAL_TEST_ACC], _, _ = evaluate(Xte, yte)
         if t == n_steps:
             break
         if full:
@@ -333,25 +387,18 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
         grad, D = backward(P, layout, Xb, Z, H, dlog[None, :], act, alpha=alpha, residual=r)
         per, total = layer_grad_norms(grad, layout)
         if t % le == 0:
-            log[t // le, 0], log[t // le, 1], log[t // le, 2:] = loss, total, per
+            lrow = log[t // le]
+            lrow[LOG_LOSS], lrow[LOG_GRAD_NORM], lrow[LOG_LAYERS:] = loss, total, per
         if t == 0:
-            init[:nl] = per
-            init[nl : 2 * nl] = signal_norms(D, layout)
+            init[i_gn:i_sig] = per
+            init[i_sig:i_act] = signal_norms(D, layout)
         if not (np.isfinite(loss) and np.isfinite(total)):
-            return 1, t
+            return STATUSES["diverged"], t
         if fc[F_CLIP] > 0:
             clip_grad_norm(grad, fc[F_CLIP])
-        lr = fc[F_LR]
-        if ic[I_SCHED] == 1:
-            lr = lr * 0.5 * (1.0 + math.cos(math.pi * t / n_steps))
-        opt, wd = int(ic[I_OPT]), float(fc[F_WD])
-        if opt == 0:
-            sgd_step(P, grad, lr, wd)
-        elif opt == 1:
-            momentum_step(P, grad, s1, lr, fc[F_MOM], wd, t + 1)
-        else:
-            adam_step(P, grad, s1, s2, t + 1, lr, fc[F_BETA1], fc[F_BETA2], fc[F_EPS], wd)
-    return 0, -1
+        lr = _scheduled_lr(int(ic[I_SCHED]), fc[F_LR], t, n_steps)
+        _optimizer_step(int(ic[I_OPT]), P, grad, s1, s2, t + 1, lr, fc)
+    return STATUSES["ok"], -1
 
 
 def train_batch(
@@ -360,8 +407,6 @@ def train_batch(
 ):  # fmt: skip
     """Reference of :func:`fastdepth.kernels.train_batch`: a plain loop over networks
     (``on_done`` is called after each one)."""
-    from .trainer import D_NIN, D_NTE, D_NTR, D_XTE, D_XTR, D_YTE, D_YTR, I_DATA
-
     v.check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
                   tel, tel_off, status, div_step)  # fmt: skip
     for k in range(p_off.shape[0] - 1):
@@ -378,3 +423,148 @@ def train_batch(
         )  # fmt: skip
         if on_done is not None:
             on_done(np.array([k], dtype=np.int64))
+
+
+# --- curvature: twins of fastdepth.kernels.curvature (hvp, top_eigenvalues) -------------
+
+
+def _d2act(z, code, alpha):
+    """``act''(z)`` in float64 (piecewise-linear codes: 0, including at the kink)."""
+    z = z.astype(np.float64)
+    if code in (0, 1, 2):
+        return z * 0
+    if code == 3:
+        t = np.tanh(z)
+        return -2 * t * (1 - t * t)
+    if code == 4:
+        s = _sigmoid(z)
+        return s * (1 - s) * (1 - 2 * s)
+    if code == 5:
+        return np.where(z > 0, 0.0, alpha * np.exp(np.minimum(z, 0)))
+    if code == 6:
+        return np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) * (2 - z * z)
+    if code == 7:
+        s = _sigmoid(z)
+        return s * (1 - s) * (2 + z * (1 - 2 * s))
+    raise ValueError(f"no second derivative for activation code {code}")
+
+
+def _d2loss(z, code):
+    """``l''(z)`` per sample in float64: bce ``e / (1 + e)^2`` (``e = exp(-|z|)``), mse 2."""
+    z = z.astype(np.float64)
+    if code == 0:
+        e = np.exp(-np.abs(z))
+        return e / (1 + e) ** 2
+    if code == 1:
+        return np.full_like(z, 2.0)
+    raise ValueError(f"no second derivative for loss code {code}")
+
+
+def hvp(params, layout, X, y, v, activation="relu", loss="bce", *, alpha=None, residual=0,
+        out=None):  # fmt: skip
+    """Reference of :func:`fastdepth.kernels.hvp`: the R-operator, one layer at a time."""
+    from . import _validate_curvature as vc
+
+    layout, n, code, a, r, lc = vc.check_hvp(params, layout, X, y, activation, loss, alpha,
+                                             residual)  # fmt: skip
+    vc.check_vector("v", v, layout, params.dtype)
+    out = np.empty_like(params) if out is None else vc.check_vector("out", out, layout,
+                                                                     params.dtype)  # fmt: skip
+    dt = params.dtype
+    Z, H = forward(params, layout, X, activation, alpha=a, residual=r)
+    rows, nh = _rows(layout), layout.depth
+    W = [layout.weight_view(params, k) for k in range(layout.n_layers)]
+    dW = [layout.weight_view(v, k) for k in range(layout.n_layers)]
+    Rz, Rh = {}, {}
+    for k in range(layout.n_layers):
+        rz = dW[k].T @ (X if k == 0 else H[rows[k - 1]]) + layout.bias_view(v, k)[:, None]
+        if k > 0:
+            rz = rz + W[k].T @ Rh[k - 1]
+        if k < nh:
+            src = _skip_source(k, nh, r)
+            if src >= 0:
+                rz = rz + Rh[src]
+            Rh[k] = _dact(Z[rows[k]], code, a) * rz
+        Rz[k] = rz
+    zout = np.ascontiguousarray(Z[rows[nh]][0])
+    _, dout = (bce_with_logits if lc == 0 else mse)(zout, y)
+    dh = {nh: dout[None, :]}
+    Rdh = {}
+    for k in range(nh, -1, -1):
+        if k < nh:
+            z = Z[rows[k]]
+            d = dh[k] * _dact(z, code, a)
+            Rd = Rdh[k] * _dact(z, code, a) + (dh[k] * _d2act(z, code, a) * Rz[k]).astype(dt)
+            src = _skip_source(k, nh, r)
+            if src >= 0:
+                dh[src] = dh.get(src, 0) + d
+                Rdh[src] = Rdh.get(src, 0) + Rd
+        else:
+            d = dh[k]
+            Rd = (_d2loss(zout, lc)[None, :] / n * Rz[k]).astype(dt)
+        layout.bias_view(out, k)[...] = Rd.sum(axis=1)
+        if k == 0:
+            layout.weight_view(out, k)[...] = X @ Rd.T
+        else:
+            layout.weight_view(out, k)[...] = H[rows[k - 1]] @ Rd.T + Rh[k - 1] @ d.T
+            dh[k - 1] = dh.get(k - 1, 0) + W[k] @ d
+            Rdh[k - 1] = Rdh.get(k - 1, 0) + dW[k] @ d + W[k] @ Rd
+    return out
+
+
+def _start_vector(key, stream, n):
+    """Twin of ``lanczos.start_vector``: uniform draws in [-1, 1) from (key, stream)."""
+    salt = 0x4C414E435A4F5331
+    base = _splitmix64(int(key) ^ _splitmix64(salt ^ int(stream)))
+    u = [_splitmix64((base + i) & _MASK) >> 11 for i in range(n)]
+    return 2.0 * (np.array(u, dtype=np.float64) / 2.0**53) - 1.0
+
+
+def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alpha=None,
+                    residual=0, k=1, key=0, max_iter=20, tol=1e-4):  # fmt: skip
+    """Reference of :func:`fastdepth.kernels.top_eigenvalues`: the same Lanczos iteration
+    (start vector, full reorthogonalisation, stopping rule, restarts) in NumPy, with
+    ``numpy.linalg.eigh`` on the tridiagonal."""
+    from . import _validate_curvature as vc
+
+    layout, *_ = vc.check_hvp(params, layout, X, y, activation, loss, alpha, residual)
+    k, key, max_iter, tol = vc.check_eigen(layout, k, key, max_iter, tol)
+    npar = layout.n_params
+    m = min(max_iter, npar)
+    V = np.zeros((m, npar))
+    al, be = np.zeros(m), np.zeros(m)
+    vals, res = np.full(k, np.nan), np.full(k, np.nan)
+    q = _start_vector(key, 0, npar)
+    q /= np.sqrt(q @ q)
+    restarts = 0
+    for j in range(m):
+        V[j] = q
+        w = hvp(params, layout, X, y, q.astype(params.dtype), activation, loss, alpha=alpha,
+                residual=residual).astype(np.float64)  # fmt: skip
+        al[j] = q @ w
+        w -= al[j] * q
+        if j > 0:
+            w -= be[j - 1] * V[j - 1]
+        for _ in range(2):
+            w -= V[: j + 1].T @ (V[: j + 1] @ w)
+        be[j] = np.sqrt(w @ w)
+        if not (np.isfinite(al[j]) and np.isfinite(be[j])):
+            return vc.EigenResult(np.full(k, np.nan), np.full(k, np.nan), j + 1, False)
+        T = np.diag(al[: j + 1]) + np.diag(be[:j], 1) + np.diag(be[:j], -1)
+        theta, S = np.linalg.eigh(T)
+        top = np.argsort(-theta, kind="stable")[: min(k, j + 1)]
+        vals[: top.size] = theta[top]
+        res[: top.size] = np.abs(be[j] * S[-1, top])
+        tnorm = np.max(np.abs(theta))
+        if top.size == k and np.all(res <= tol * tnorm):
+            return vc.EigenResult(vals, res, j + 1, True)
+        if be[j] > 1e-12 * tnorm:
+            q = w / be[j]
+        else:
+            be[j] = 0.0
+            restarts += 1
+            q = _start_vector(key, restarts, npar)
+            for _ in range(2):
+                q -= V[: j + 1].T @ (V[: j + 1] @ q)
+            q /= np.sqrt(q @ q)
+    return vc.EigenResult(vals, res, m, False)

@@ -10,17 +10,19 @@ import numpy as np
 def batch_costs(
     p_off: np.ndarray, tables: np.ndarray, t_off: np.ndarray, icfg: np.ndarray, dinfo: np.ndarray
 ) -> np.ndarray:
-    """Estimated FLOPs of every network of a packed batch (training + evaluations)."""
-    from .trainer import D_NTE, D_NTR, I_DATA, I_EVAL, I_STEPS
+    """Estimated FLOPs of every network of a packed batch (:func:`layout.run_flops`)."""
+    from .columns import D_NTE, D_NTR, I_BATCH, I_DATA, I_EVAL, I_STEPS
+    from .layout import run_flops
+    from .telemetry import n_eval_points
 
     costs = np.empty(p_off.shape[0] - 1)
     for k in range(costs.shape[0]):
-        tab = tables[t_off[k] : t_off[k + 1]]
-        s = float(np.sum(tab[:, 0] * tab[:, 1]))
         d = dinfo[icfg[k, I_DATA]]
-        steps = float(icfg[k, I_STEPS])
-        evals = steps / icfg[k, I_EVAL] + 2
-        costs[k] = 6 * s * d[D_NTR] * steps + 2 * s * (d[D_NTR] + d[D_NTE]) * evals
+        ntr, steps = int(d[D_NTR]), int(icfg[k, I_STEPS])
+        per_epoch = -(-ntr // min(int(icfg[k, I_BATCH]), ntr))
+        n_eval = n_eval_points(steps, int(icfg[k, I_EVAL]))
+        epochs = -(-steps // per_epoch)
+        costs[k] = run_flops(tables[t_off[k] : t_off[k + 1]], ntr, int(d[D_NTE]), epochs, n_eval)
     return costs
 
 

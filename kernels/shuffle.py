@@ -1,6 +1,6 @@
 """Counter-based mini-batch order: a permutation that depends only on (key, epoch).
 
-Never ``np.random`` inside ``prange``: its state is per thread, so results would
+Never ``np.random`` in the trainer threads: its state is per thread, so results would
 depend on scheduling. Here each draw is a SplitMix64 hash of (key, epoch, i), so a
 run reshuffles identically wherever and with whatever neighbours it is computed.
 """

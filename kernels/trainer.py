@@ -19,9 +19,10 @@ around the loop body and re-optimise and re-emit the whole linked trainer twice 
 Threads started from Python also let a thread that finishes early take more networks
 (``prange`` splits statically), so no cost model has to be exact.
 
-Integer config columns (``icfg[k]``) and float columns (``fcfg[k]``) are named by
-the ``I_*`` / ``F_*`` constants below; ``fastdepth.kernels.trainer_inputs`` builds
-them. Telemetry goes to ``tel[tel_off[k]:]`` in the order of ``telemetry_layout``.
+The per-network config arrays are named by the columns of :mod:`columns`; telemetry
+goes to ``tel[tel_off[k]:]`` in the layout of :mod:`telemetry`. A code that no
+dispatcher has a branch for stops that network with ``STATUS_BAD_CODE`` (the engine
+raises), never computes another code's function.
 """
 
 from __future__ import annotations
@@ -32,6 +33,33 @@ import numpy as np
 
 from ._jit import njit
 from .buffers import empty_aligned, padded_ld, padded_rows, zeros_aligned
+from .columns import (
+    D_NIN,
+    D_NTE,
+    D_NTR,
+    D_XTE,
+    D_XTR,
+    D_YTE,
+    D_YTR,
+    F_ALPHA,
+    F_BETA1,
+    F_BETA2,
+    F_CLIP,
+    F_EPS,
+    F_LR,
+    F_MOM,
+    F_WD,
+    I_ACT,
+    I_BATCH,
+    I_DATA,
+    I_EVAL,
+    I_LOG,
+    I_LOSS,
+    I_OPT,
+    I_RBLOCK,
+    I_SCHED,
+    I_STEPS,
+)
 from .dense import I0, I1, backward_flat, forward_flat
 from .diagnostics import (
     activation_sq_means_flat,
@@ -39,45 +67,36 @@ from .diagnostics import (
     layer_grad_norms_flat,
     signal_norms_flat,
 )
-from .losses import accuracy_flat, loss_flat
-from .optim import clip_grad_norm, grad_norm, optimizer_step
-from .settings import STATUS_DIVERGED, STATUS_OK
+from .losses import BCE, accuracy_flat, loss_flat
+from .optim import clip_grad_norm, grad_norm, optimizer_step, scheduled_lr
+from .settings import STATUS_BAD_CODE, STATUS_DIVERGED, STATUS_OK
 from .shuffle import permutation_flat
-
-# icfg columns
-I_DATA, I_ACT, I_LOSS, I_OPT, I_RBLOCK, I_BATCH, I_STEPS = 0, 1, 2, 3, 4, 5, 6
-I_LOG, I_EVAL, I_SCHED = 7, 8, 9
-N_ICFG = 10
-# fcfg columns
-F_LR, F_ALPHA, F_MOM, F_BETA1, F_BETA2, F_EPS, F_WD, F_CLIP = range(8)
-N_FCFG = 8
-# dinfo columns: n_in, n_train, n_test, x_train_off, y_train_off, x_test_off, y_test_off
-D_NIN, D_NTR, D_NTE, D_XTR, D_YTR, D_XTE, D_YTE = range(7)
-N_DINFO = 7
-
-
-@njit(inline="always")
-def n_log_points(n_steps, log_every):
-    """Logged steps are ``0, log_every, ... < n_steps``."""
-    return (n_steps - 1) // log_every + 1
-
-
-@njit(inline="always")
-def n_eval_points(n_steps, eval_every):
-    """Evaluated steps are ``0, eval_every, ... < n_steps`` and ``n_steps`` (after training)."""
-    return (n_steps - 1) // eval_every + 2
+from .telemetry import (
+    EVAL_DEAD,
+    EVAL_TRAIN_LOSS,
+    LOG_GRAD_NORM,
+    LOG_LAYERS,
+    LOG_LOSS,
+    block_offsets_c,
+    eval_act_sq_c,
+    eval_width_c,
+    init_offsets_c,
+    log_width_c,
+    n_eval_points_c,
+)
 
 
 @njit(inline="always")
 def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, work):
-    """Forward on a whole split; returns (loss, accuracy). Leaves Z, H for diagnostics."""
-    forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, I1)
+    """Forward on a whole split; returns (loss, accuracy, known codes). Leaves Z, H for
+    diagnostics."""
+    known = forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, I1)
     out_row = 0
     for m in range(table.shape[0] - 1):
         out_row += table[m, 1]
-    loss = loss_flat(loss_code, Z, out_row * ld, y, n, dbuf, 0, work)
-    acc = accuracy_flat(Z, out_row * ld, y, n) if loss_code == 0 else np.nan
-    return loss, acc
+    loss, known_loss = loss_flat(loss_code, Z, out_row * ld, y, n, dbuf, 0, work)
+    acc = accuracy_flat(Z, out_row * ld, y, n) if loss_code == BCE else np.nan
+    return loss, acc, known and known_loss
 
 
 @njit(inline="always")
@@ -106,14 +125,16 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     spe = (ntr + bs - 1) // bs
     dt = P.dtype
 
-    # telemetry sub-layout (see fastdepth.kernels.telemetry_layout)
-    n_log = n_log_points(n_steps, log_every)
-    n_eval = n_eval_points(n_steps, eval_every)
-    log_w = 2 + nl
-    eval_w = 4 + 2 * nh
+    # telemetry blocks (telemetry.py owns the layout)
+    n_eval = n_eval_points_c(n_steps, eval_every)
+    log_w = log_width_c(nl)
+    eval_w = eval_width_c(nl)
+    e_act = eval_act_sq_c(nl)
+    _, o_eval, o_init, _ = block_offsets_c(nl, n_steps, log_every, eval_every)
     o_log = to
-    o_eval = o_log + n_log * log_w
-    o_init = o_eval + n_eval * eval_w  # gn (nl), signal (nl), actsq (nh), dead (nh), born_dead
+    o_eval += to
+    o_init += to
+    i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets_c(nl)
 
     # Rows of every feature-major buffer are padded to whole cache lines (buffers.py);
     # the inputs are copied once into that layout.
@@ -151,20 +172,23 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             # One call site for both splits: every call site is another inlined copy.
             for split in range(2):
                 Xs, ys, ns, ls = (Xtr_p, ytr, ntr, ltr) if split == 0 else (Xte_p, yte, nte, lte)
-                s_loss, s_acc = _evaluate(
+                s_loss, s_acc, known = _evaluate(
                     P, table, Xs, ys, ns, ls, act, alpha, rblock, loss_code, Ze, He, dlog, lwork
                 )
-                tel[eo + 2 * split] = s_loss
-                tel[eo + 2 * split + 1] = s_acc
+                if not known:
+                    return STATUS_BAD_CODE, t
+                # train_loss, train_acc, then test_loss, test_acc
+                tel[eo + EVAL_TRAIN_LOSS + 2 * split] = s_loss
+                tel[eo + EVAL_TRAIN_LOSS + 2 * split + 1] = s_acc
                 if split == 0:
-                    activation_sq_means_flat(He, table, ntr, ltr, tel, eo + 4 + nh)
-                    born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + 4)
+                    activation_sq_means_flat(He, table, ntr, ltr, tel, eo + e_act)
+                    born_dead = dead_fractions_flat(Ze, table, ntr, ltr, tel, eo + EVAL_DEAD)
                     if t == 0:
                         # The init block repeats evaluation row 0: copy it, don't recompute.
                         for k in range(nh):
-                            tel[o_init + 2 * nl + k] = tel[eo + 4 + nh + k]
-                            tel[o_init + 2 * nl + nh + k] = tel[eo + 4 + k]
-                        tel[o_init + 2 * nl + 2 * nh] = born_dead
+                            tel[o_init + i_act + k] = tel[eo + e_act + k]
+                            tel[o_init + i_dead + k] = tel[eo + EVAL_DEAD + k]
+                        tel[o_init + i_born] = born_dead
         if t == n_steps:
             break
 
@@ -182,19 +206,22 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                 yb[s] = ytr[src]
                 for q in range(n_in):
                     Xb[q * ldb + s] = Xtr[q * ntr + src]
-        forward_flat(P, table, Xb, Zb, Hb, nb, ldb, act, alpha, rblock, I0)
-        loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0, lwork)
-        backward_flat(P, table, Xb, Zb, Hb, dlog, nb, ldb, act, alpha, rblock, grad, Db)
+        known = forward_flat(P, table, Xb, Zb, Hb, nb, ldb, act, alpha, rblock, I0)
+        loss, known_loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0, lwork)
+        known_back = backward_flat(P, table, Xb, Zb, Hb, dlog, nb, ldb, act, alpha, rblock, grad,
+                                   Db)  # fmt: skip
+        if not (known and known_loss and known_back):
+            return STATUS_BAD_CODE, t
         if t % log_every == 0:
             # Logged steps get the total norm from the per-layer pass (same sum, same bits).
             lo = o_log + (t // log_every) * log_w
-            tel[lo] = loss
-            gnorm = layer_grad_norms_flat(grad, table, tel, lo + 2)
-            tel[lo + 1] = gnorm
+            tel[lo + LOG_LOSS] = loss
+            gnorm = layer_grad_norms_flat(grad, table, tel, lo + LOG_LAYERS)
+            tel[lo + LOG_GRAD_NORM] = gnorm
             if t == 0:
                 for k in range(nl):
-                    tel[o_init + k] = tel[lo + 2 + k]
-                signal_norms_flat(Db, table, nb, ldb, tel, o_init + nl)
+                    tel[o_init + i_gn + k] = tel[lo + LOG_LAYERS + k]
+                signal_norms_flat(Db, table, nb, ldb, tel, o_init + i_sig)
         else:
             gnorm = grad_norm(grad)
         if not (math.isfinite(loss) and math.isfinite(gnorm)):
@@ -203,10 +230,10 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             break
         if clip > 0:
             clip_grad_norm(grad, clip)
-        lr = lr0
-        if sched == 1:
-            lr = lr0 * 0.5 * (1.0 + math.cos(math.pi * t / n_steps))
-        optimizer_step(
+        lr, known = scheduled_lr(sched, lr0, t, n_steps)
+        if not known:
+            return STATUS_BAD_CODE, t
+        known = optimizer_step(
             opt,
             P,
             grad,
@@ -220,6 +247,8 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             fcfg[F_EPS],
             fcfg[F_WD],
         )
+        if not known:
+            return STATUS_BAD_CODE, t
     return status, div_step
 
 

@@ -1,4 +1,4 @@
-"""Tiny real sweeps shared by test_plots.py and test_report.py.
+"""Tiny real sweeps shared by test_plots.py, test_report.py and test_figure_layout.py.
 
 :func:`build` is idempotent: the first test module of a session trains the stores into the
 session's base temporary directory, later ones find them finished (the sweep resumes with
@@ -28,12 +28,30 @@ STORES: dict[str, list[str]] = {
     # one depth, one seed
     "single": ["--datasets", "circle", "--depths", "2", "--seeds", "1"],
 }  # fmt: skip
+# Study shapes whose reports must lay out cleanly (test_figure_layout.py), besides "single"
+# (one depth, one seed).
+SHAPES: dict[str, list[str]] = {
+    # one dataset, 8 depths, tanh + Adam at 3 rates: the best rate differs by depth, and
+    # some seeds collapse (constant output) at lr 1
+    "one8": ["--datasets", "spirals", "--depths", "1,2,3,4,5,6,7,8", "--seeds", "2",
+             "--activations", "tanh", "--inits", "xavier", "--optimizers", "adam",
+             "--lrs", "0.01,0.1,1"],
+    # 16 depths
+    "d16": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 17))),
+            "--seeds", "2"],
+    # more depths than colours: the curves are drawn per group of depths
+    "d20": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 21))),
+            "--seeds", "1"],
+    # tanh, two datasets, three rates: the best rate differs by depth and by dataset
+    "tanh": ["--datasets", "circle,rings", "--depths", "1,2,4", "--seeds", "2",
+             "--activations", "tanh", "--inits", "xavier", "--lrs", "0.3,1,3"],
+}  # fmt: skip
 
 
-def build(base: Path) -> dict[str, Path]:
-    """The stores of :data:`STORES` under ``base`` (trained unless already finished)."""
+def build(base: Path, which: dict[str, list[str]] = STORES) -> dict[str, Path]:
+    """The stores of ``which`` under ``base`` (trained unless already finished)."""
     out = {}
-    for name, args in STORES.items():
+    for name, args in which.items():
         path = base / name
         store = st.Store(path)
         if not (store.exists() and len(store.done_chunks()) == len(store.chunks())):

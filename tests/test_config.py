@@ -564,8 +564,8 @@ def w1_grid() -> Grid:
     return Grid({"depth": [1, 2, 4, 6, 8], "seed": range(50)}, base={"dataset": "rings"})
 
 
-def test_w1_flops_match_design() -> None:
-    # DESIGN.md: the whole W1 batch is 1284.8 GFLOP (training only)
+def test_w1_flops_match_the_spec() -> None:
+    # the whole W1 batch is 1284.8 GFLOP (training only)
     g = w1_grid()
     assert len(g) == 250
     assert g.estimated_flops(include_eval=False) == 1_284_800_000_000
@@ -669,7 +669,7 @@ def test_parse_lrs_errors(text: str) -> None:
 
 def test_parse_seeds() -> None:
     assert parse_seeds("50") == range(50)
-    assert parse_seeds("10:20") == range(10, 20)
+    assert parse_seeds("10:19") == range(10, 20)  # both ends included
     assert parse_seeds("1,5,9") == [1, 5, 9]
 
 
@@ -677,3 +677,30 @@ def test_parse_seeds() -> None:
 def test_parse_seeds_errors(text: str) -> None:
     with pytest.raises(ValueError, match="cannot parse seeds"):
         parse_seeds(text)
+
+
+# ----------------------------------------------------------------------------- vocabularies
+
+
+def test_validation_and_identity_follow_the_vocab_tables() -> None:
+    from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS
+
+    from fastdepth.config import DEFAULTS, NULLABLE
+    from fastdepth.config.validate import ALPHA_ACTIVATIONS
+
+    assert NULLABLE == {k for k, v in DEFAULTS.items() if v is None}
+    for e in ACTIVATIONS.entries:  # alpha enters the identity exactly where it has an effect
+        c = RunConfig(activation=e.name, init=e.init)
+        assert ("alpha" in c.canonical_dict()) == (e.alpha is not None)
+        assert c.effective_alpha == (e.alpha or 0.0)
+    assert ALPHA_ACTIVATIONS == tuple(e.name for e in ACTIVATIONS.entries if e.alpha is not None)
+    for e in OPTIMIZERS.entries:  # exactly the fields the optimizer reads
+        d = RunConfig(optimizer=e.name, lr=0.01).canonical_dict()
+        assert {"momentum", "beta1", "beta2", "eps"} & set(d) == set(e.hyper)
+        lay = RunConfig().layout()
+        base = RunConfig(optimizer=e.name, lr=0.01).memory_bytes()
+        assert base - RunConfig(lr=0.01).memory_bytes() == 8 * lay.n_params * e.state
+    for e in LOSSES.entries:
+        other = "circle" if e.task == "regression" else "regression1d"
+        with pytest.raises(ConfigError, match=f"loss='{e.name}' needs a {e.task} dataset"):
+            RunConfig(dataset=other, loss=e.name)

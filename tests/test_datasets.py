@@ -78,7 +78,7 @@ def test_make_split_train_is_make_and_test_is_independent(name: str) -> None:
 
 
 def test_rings_is_benchmark_workload_w1() -> None:
-    # DESIGN.md W1: 4 rings, radii 1-4, radial noise sd 0.1, 250 points each, label = ring % 2
+    # W1 (bench/workloads.py): 4 rings, radii 1-4, radial sd 0.1, 250 points each, label = ring % 2
     for seed in (0, 1):
         X, y = make("rings", 1000, seed=seed)
         r = radius(X)

@@ -10,6 +10,7 @@ from _report_stores import build
 from matplotlib.figure import Figure
 
 import fastdepth.plots as fp
+from fastdepth.metrics import mean_ci
 from fastdepth.store import load, load_curves, load_layers
 
 
@@ -78,6 +79,37 @@ def test_depth_palette_is_ordered_distinct_and_stable():
     # darker for shallow: lightness grows with depth (readable in grey scale)
     lum = [0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for c in a.values()]
     assert lum == sorted(lum)
+
+
+def cielab(rgb):
+    """CIELAB (D65) of sRGB colours, shape (n, 3)."""
+    c = np.asarray(rgb, dtype=np.float64)[:, :3]
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.column_stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]),
+                            200 * (f[:, 1] - f[:, 2])])  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8, 12, 16])
+def test_depth_palette_separates_up_to_16_depths(n):
+    pal = fp.depth_palette(range(1, n + 1))
+    lab = cielab(list(pal.values()))
+    dist = np.linalg.norm(lab[:, None] - lab[None], axis=2)[np.triu_indices(n, 1)]
+    assert dist.min() > 18  # every pair, not only neighbours (viridis: 7.6 at 16 depths)
+    lum = [0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] for c in pal.values()]
+    assert np.all(np.diff(lum) > 0)  # still ordered: shallow dark, deep light
+    assert 15 < lab[:, 0].min() and lab[:, 0].max() < 85  # no near-black, nothing pale
+
+
+def test_more_than_16_depths_are_split_into_groups_that_each_span_the_palette():
+    groups = fp.depth_groups(range(1, 21))
+    assert groups == [list(range(1, 11)), list(range(11, 21))]
+    assert fp.depth_groups([1, 2, 4]) == [[1, 2, 4]]
+    pal = fp.depth_palette(range(1, 21))
+    assert pal[1] == pal[11] and pal[10] == pal[20]  # the same colours in each group
+    assert fp.depth_palette(range(1, 11)) == {d: pal[d] for d in range(1, 11)}
 
 
 # ----------------------------------------------------------------------------- curves
@@ -204,6 +236,34 @@ def test_metrics_against_depth(main, func, ylabels):
         assert "test (mean ± 95% CI)" in legend_texts(fig)
 
 
+def error_bars(ax):
+    """``[(low, high), ...]`` of the error bars of an axes."""
+    return [tuple(seg[:, 1]) for c in ax.containers if c.has_yerr
+            for seg in c.lines[2][0].get_segments()]  # fmt: skip
+
+
+def test_intervals_of_shares_stay_in_0_1_and_on_log_axes_above_0(main):
+    _, runs, _, _ = main
+    runs = runs.copy()
+    cell = (runs.dataset == "circle") & (runs.depth == 1)
+    runs.loc[cell, "up_fraction"] = [0.0, 0.0, 0.3]  # Student t: 0.1 +- 0.43
+    runs.loc[cell, "final_test_acc"] = [1.0, 1.0, 0.9]  # Student t: 0.967 +- 0.14
+    runs.loc[cell, "grad_norm_mean"] = [0.01, 0.01, 10.0]  # Student t: 3.3 +- 14
+    assert mean_ci([0.0, 0.0, 0.3])[0] - mean_ci([0.0, 0.0, 0.3])[2] < 0  # what t would draw
+    osc = panels(fp.oscillation_vs_depth(runs))
+    acc = panels(fp.accuracy_vs_depth(runs))
+    grad = panels(fp.gradstats_vs_depth(runs))
+    assert grad[0].get_yscale() == "log"
+    for ax in (osc[0], acc[0]):
+        bars = error_bars(ax)
+        assert bars and all(0 <= lo <= hi <= 1 for lo, hi in bars)
+    assert any(lo == 0 for lo, _ in error_bars(osc[0]))  # where t would go below 0
+    assert any(hi == 1 for _, hi in error_bars(acc[0]))  # where t would go above 1
+    assert all(lo > 0 for lo, _ in error_bars(grad[0]))  # t would give 3.3 - 14 < 0
+    # the same values give the same intervals (a fixed bootstrap seed)
+    assert error_bars(panels(fp.oscillation_vs_depth(runs))[0]) == error_bars(osc[0])
+
+
 # ----------------------------------------------------------------------------- lr, boundaries
 
 
@@ -211,7 +271,9 @@ def test_lr_heatmaps(lrs, main):
     fig = fp.lr_heatmaps(lrs)
     axes = panels(fig)
     assert len(axes) == 3
-    titles = ["median final train loss", "mean final test accuracy", "share of seeds diverged"]
+    # the third panel: diverged or collapsed (issue #19: collapse was never shown)
+    titles = ["median final train loss", "mean final test accuracy",
+              "share of seeds diverged or collapsed"]  # fmt: skip
     assert [ax.get_title() for ax in axes] == titles
     for ax in axes:
         assert ax.get_xlabel() == "learning rate" and ax.get_ylabel() == "depth"
@@ -223,6 +285,21 @@ def test_lr_heatmaps(lrs, main):
     assert "outlined: the best lr of each depth" in header(fig)
     with pytest.raises(fp.CannotDraw, match="single learning rate"):
         fp.lr_heatmaps(main[1])
+
+
+def test_collapsed_seeds_count_as_failed_in_the_heatmap_and_the_best_lr(lrs):
+    runs = lrs.copy()
+    hit = (runs.depth == 1) & (runs.lr == 0.05)
+    runs.loc[hit, "collapsed"] = True  # both seeds: a constant output at the small rate
+    fail = panels(fp.lr_heatmaps(runs))[2]
+    share = fail.images[0].get_array()
+    assert share[0].tolist() == [1, 0] and share[1:, 1].tolist() == [1, 1]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+             for t in fail.texts}  # fmt: skip
+    assert cells[(0, 0)] == "2 col" and cells[(1, 1)] == "2 div" and cells[(0, 1)] == "0"
+    best = fp.best_lr(runs).set_index("depth")
+    assert best.loc[1, "lr"] == 100 and best.loc[1, "collapsed"] == 0  # avoids the collapse
+    assert fp.best_lr(lrs).set_index("depth").loc[1, "collapsed"] == 0
 
 
 def test_decision_boundaries(main):
@@ -279,3 +356,28 @@ def test_single_seed_single_depth(stores):
 def test_empty_runs_table(main):
     with pytest.raises(fp.CannotDraw, match="no finished runs"):
         fp.accuracy_vs_depth(main[1].iloc[:0])
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs):
+    path, runs, curves, layers = main
+    inputs = {"curves": curves, "layers": layers, "path": path,
+              "palette": fp.depth_palette(runs.depth)}  # fmt: skip
+    assert list(fp.FIGURES)[:2] == ["loss_curves", "grad_norm_curves"]  # the report's order
+    for name, spec in fp.FIGURES.items():
+        assert spec.name == name and spec.title and spec.caption
+        fn = spec.build.__name__
+        assert fn in fp.__all__ and getattr(fp, fn) is spec.build, name
+        src = lrs if spec.lr_grid else runs
+        info = fp.grid_info(src)
+        assert spec.skip_reason(src, info) is None, name
+        fig = spec.draw(src, **inputs)
+        assert isinstance(fig, Figure) and fig.get_label() == name
+    heat = fp.FIGURES["lr_heatmaps"]
+    assert "single learning rate (0.05)" in heat.skip_reason(runs, fp.grid_info(runs))
+    with pytest.raises(TypeError, match="needs curves"):
+        fp.FIGURES["loss_curves"].draw(runs, palette=inputs["palette"])
+    with pytest.raises(ValueError, match="unknown inputs"):
+        fp.FigureSpec("x", "X", "an x", fp.loss_curves, needs=("curve",))

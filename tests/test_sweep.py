@@ -295,3 +295,12 @@ def test_two_sweeps_on_one_store(tmp_path):
         proc.kill()
         proc.wait()
     assert (out / st.LOCK).exists()  # the killed owner's lock stays, to be taken over
+
+
+def test_default_study_states_only_what_differs_from_runconfig():
+    from fastdepth.config import DEFAULTS
+
+    assert sweep.DEFAULT_STUDY and all(v != [DEFAULTS[k]] for k, v in sweep.DEFAULT_STUDY.items())
+    grid = sweep.build_grid(sweep.make_parser().parse_args([]))
+    assert len(grid) == 100 and {r.lr for r in grid} == {DEFAULTS["lr"]}
+    assert {r.width for r in grid} == {DEFAULTS["width"]} and grid.axes[-1] == "seed"

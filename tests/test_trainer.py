@@ -9,12 +9,15 @@ import pandas as pd
 import pytest
 from fastdepth.kernels import reference
 from fastdepth.kernels.telemetry import telemetry_size
+from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 
 import fastdepth as fd
 from fastdepth.engine import pack_batch, run_batch, unpack_one, unpack_results
 from fastdepth.metrics import summarize
 
-ACTS = ["relu", "leaky_relu", "tanh", "sigmoid", "elu", "gelu", "silu", "identity"]
+ACTS = list(ACTIVATIONS)
+# Rates that train every test problem stably; other optimizers take the SGD-like default.
+LR = {"adam": 0.003, "momentum": 0.02}
 
 
 def _random_run(rng: np.random.Generator, steps: int) -> fd.RunConfig:
@@ -24,17 +27,17 @@ def _random_run(rng: np.random.Generator, steps: int) -> fd.RunConfig:
     )
     residual = bool(rng.random() < 0.4)
     depth = int(rng.integers(1, 5)) + (2 if residual else 0)
-    opt = str(rng.choice(["sgd", "momentum", "adam"]))
+    opt = str(rng.choice(list(OPTIMIZERS)))
     n_train = int(rng.choice([24, 37, 64]))
     batch = None if rng.random() < 0.5 else int(rng.choice([8, 13, n_train]))
     epochs = steps if batch is None else max(1, steps // -(-n_train // batch))
-    lr = {"sgd": 0.05, "momentum": 0.02, "adam": 0.003}[opt]
+    lr = LR.get(opt, 0.05)
     return fd.RunConfig(
         dataset=dataset, n_train=n_train, n_test=29, depth=depth, width=int(rng.integers(3, 9)),
         activation=str(rng.choice(ACTS)), residual=residual, loss=loss, optimizer=opt, lr=lr,
         batch_size=batch, epochs=epochs, eval_every=int(rng.choice([7, 50, 100])),
         log_every=int(rng.choice([1, 3])), seed=int(rng.integers(0, 1000)),
-        schedule=str(rng.choice(["constant", "cosine"])),
+        schedule=str(rng.choice(list(SCHEDULES))),
         clip=None if rng.random() < 0.7 else 0.5,
         weight_decay=0.0 if rng.random() < 0.7 else 1e-3,
     )  # fmt: skip
@@ -98,8 +101,9 @@ def _check_against_reference(seed: int) -> float:
 
 def test_every_activation_optimizer_and_batch_mode_is_covered_by_the_random_configs():
     runs = [_random_run(np.random.default_rng(s), 1000) for s in range(12)]
-    assert {r.optimizer for r in runs} == {"sgd", "momentum", "adam"}
-    assert {r.loss for r in runs} == {"bce", "mse"}
+    assert {r.optimizer for r in runs} == set(OPTIMIZERS)
+    assert {r.loss for r in runs} == set(LOSSES)
+    assert {r.schedule for r in runs} == set(SCHEDULES)
     assert {r.batch_size is None for r in runs} == {True, False}
     assert {r.residual for r in runs} == {True, False}
 

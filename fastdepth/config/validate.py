@@ -1,0 +1,182 @@
+"""Validation of a :class:`~fastdepth.config.RunConfig`: every field and combination.
+
+The vocabularies (activations, losses, optimizers, schedules) and what their entries
+need come from :mod:`fastdepth.kernels.vocab`, the datasets from
+:data:`fastdepth.datasets.DATASETS` and the init schemes from :mod:`fastdepth.init`;
+nothing here restates them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from fastdepth import datasets
+from fastdepth.init import INIT_SCHEMES, check_init_args, check_residual_init
+from fastdepth.kernels.telemetry import telemetry_size
+from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+
+from .errors import ConfigError, unknown
+
+if TYPE_CHECKING:
+    from .run import RunConfig
+
+__all__ = ["ALPHA_ACTIVATIONS", "DTYPES", "MAX_NOISE", "MAX_RUN_BYTES", "run_bytes", "validate"]
+
+DTYPES = ("float64", "float32")
+# One network's data, parameters and telemetry may take at most this much memory: larger
+# values are typos (n_train = 1e12, width = 4e15), refused here before any allocation.
+MAX_RUN_BYTES = 2**40
+# Dataset noise whose square is still a finite float64 (1e308 would make the data inf).
+MAX_NOISE = 1e150
+# Activations that take a parameter (leaky_relu slope, elu scale).
+ALPHA_ACTIVATIONS = tuple(e.name for e in ACTIVATIONS.entries if e.alpha is not None)
+
+
+def validate(c: RunConfig) -> None:
+    """Raise :class:`ConfigError` saying what to change, for the first invalid field."""
+    _data(c)
+    _size(c)
+    _architecture(c)
+    _optimizer(c)
+    _schedule(c)
+
+
+def _data(c: RunConfig) -> None:
+    if c.dataset not in datasets.DATASETS:
+        raise unknown("dataset", c.dataset, datasets.DATASETS)
+    for name in ("n_train", "n_test"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(c, name)}")
+    for name in ("data_seed", "seed"):
+        if getattr(c, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, got {getattr(c, name)}")
+    if c.noise is not None and not (math.isfinite(c.noise) and abs(c.noise) <= MAX_NOISE):
+        raise ConfigError(f"noise must be finite and at most {MAX_NOISE:g}, got {c.noise}")
+    try:
+        datasets.resolve_params(c.dataset, c.noise, **c.dataset_kwargs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def run_bytes(c: RunConfig) -> int:
+    """Bytes of one run's data, parameter state and telemetry, by arithmetic alone.
+
+    Valid for any positive sizes (nothing is allocated, no layer list is built), so it
+    can refuse absurd sizes before anything else looks at them.
+    """
+    n_in = datasets.DATASETS[c.dataset].n_in
+    w = c.width
+    if c.widths is not None:
+        sizes = (n_in, *c.widths, 1)
+        n_params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    else:
+        n_params = (n_in + 1) * w + (c.depth - 1) * (w + 1) * w + (w + 1)
+    batch = c.n_train if c.batch_size is None else c.batch_size
+    n_steps = c.epochs * -(-c.n_train // batch)
+    n_layers = c.depth + 1
+    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every)
+    state = 3 + OPTIMIZERS.entry(c.optimizer).state if c.optimizer in OPTIMIZERS else 5
+    data = (c.n_train + c.n_test) * (n_in + 1)
+    return 8 * (tel + data + n_params * state)
+
+
+def _size(c: RunConfig) -> None:
+    batch = 1 if c.batch_size is None else c.batch_size
+    sizes = (c.depth, c.width, c.epochs, c.log_every, c.eval_every, batch, c.n_train, c.n_test)
+    if min(sizes) < 1 or (c.widths is not None and min(c.widths) < 1):
+        return  # reported by the checks below, field by field
+    need = run_bytes(c)
+    if need > MAX_RUN_BYTES:
+        raise ConfigError(
+            f"one run needs {need / 2**30:.3g} GiB for its data, parameters and telemetry "
+            f"(n_train={c.n_train}, n_test={c.n_test}, depth={c.depth}, width={c.width}, "
+            f"epochs={c.epochs}), more than the {MAX_RUN_BYTES / 2**30:.0f} GiB allowed per "
+            "network; lower them, or raise log_every / eval_every"
+        )
+
+
+def _architecture(c: RunConfig) -> None:
+    if c.depth < 1:
+        raise ConfigError(
+            f"depth must be >= 1 (number of hidden layers; the output layer is always "
+            f"added), got {c.depth}"
+        )
+    if c.width < 1 or min(c.hidden_widths) < 1:
+        got = c.width if c.widths is None else c.widths
+        raise ConfigError(f"width must be >= 1, got {got}")
+    if c.activation not in ACTIVATIONS:
+        raise unknown("activation", c.activation, ACTIVATIONS)
+    if c.alpha is not None:
+        if c.activation not in ALPHA_ACTIVATIONS:
+            raise ConfigError(
+                f"alpha has no effect with activation={c.activation!r}; it applies to "
+                f"{', '.join(ALPHA_ACTIVATIONS)} only. Set alpha=None"
+            )
+        if not math.isfinite(c.alpha):
+            raise ConfigError(f"alpha must be finite, got {c.alpha}")
+    if c.residual_block < 1:
+        raise ConfigError(f"residual_block must be >= 1, got {c.residual_block}")
+    if c.residual and c.widths is not None:
+        raise ConfigError(
+            f"residual connections need equal hidden widths, got {c.widths}; use "
+            f"width={c.widths[0]} or residual=False"
+        )
+    try:
+        check_residual_init(c.residual_init, c.rblock)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if c.init not in INIT_SCHEMES:
+        raise unknown("init", c.init, INIT_SCHEMES)
+    try:
+        check_init_args(c.init, c.gain, c.sigma_w2, c.sigma_b2)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if c.dtype not in DTYPES:
+        raise unknown("dtype", c.dtype, DTYPES)
+
+
+def _optimizer(c: RunConfig) -> None:
+    if c.loss not in LOSSES:
+        raise unknown("loss", c.loss, LOSSES)
+    need, task = LOSSES.entry(c.loss).task, c.task
+    if need != task:
+        fits = LOSSES.where(task=task)
+        use = f", use loss={fits[0]!r}" if fits else ""
+        raise ConfigError(
+            f"loss={c.loss!r} needs a {need} dataset; {c.dataset!r} is a {task} task{use}"
+        )
+    if c.optimizer not in OPTIMIZERS:
+        raise unknown("optimizer", c.optimizer, OPTIMIZERS)
+    if not (math.isfinite(c.lr) and c.lr > 0):
+        raise ConfigError(f"lr must be a finite number > 0, got {c.lr}")
+    if not 0.0 <= c.momentum < 1.0:
+        raise ConfigError(f"momentum must be in [0, 1), got {c.momentum}")
+    for name in ("beta1", "beta2"):
+        if not 0.0 <= getattr(c, name) < 1.0:
+            raise ConfigError(f"{name} must be in [0, 1), got {getattr(c, name)}")
+    if not (math.isfinite(c.eps) and c.eps > 0):
+        raise ConfigError(f"eps must be a finite number > 0, got {c.eps}")
+    if not (math.isfinite(c.weight_decay) and c.weight_decay >= 0):
+        raise ConfigError(
+            f"weight_decay must be a finite number >= 0 (0 = off), got {c.weight_decay}"
+        )
+    if c.clip is not None and not (math.isfinite(c.clip) and c.clip > 0):
+        raise ConfigError(
+            f"clip (max total gradient norm) must be > 0, or None to disable, got {c.clip}"
+        )
+
+
+def _schedule(c: RunConfig) -> None:
+    if c.schedule not in SCHEDULES:
+        raise unknown("schedule", c.schedule, SCHEDULES)
+    if c.batch_size is not None and not 1 <= c.batch_size <= c.n_train:
+        raise ConfigError(
+            f"batch_size must be in [1, n_train={c.n_train}], or None for full batch, "
+            f"got {c.batch_size}"
+        )
+    if c.epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, got {c.epochs}")
+    for name in ("log_every", "eval_every"):
+        if getattr(c, name) < 1:
+            raise ConfigError(f"{name} must be >= 1 (steps), got {getattr(c, name)}")

@@ -1,0 +1,174 @@
+"""The figures of a report, in one table: :data:`FIGURES`.
+
+The report (:mod:`fastdepth.report`), ``docs/make_report_figures.py`` and the tests read
+this table, so adding a figure is: write its function, add one :class:`FigureSpec` here
+(and a test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .boundaries import decision_boundaries
+from .curves import grad_norm_curves, loss_curves
+from .grid import GridInfo
+from .layers import dead_units, layer_grad_profile
+from .lr import lr_heatmaps, no_lr_grid
+from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
+
+# What a builder may ask for besides the runs table (keyword arguments of the builder).
+INPUTS = ("curves", "layers", "path", "palette")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report.
+
+    Attributes
+    ----------
+    name : str
+        The figure's name: file names (``<name>__<grid>.png``), the figure's label.
+    title : str
+        Section title in ``report.md``.
+    caption : str
+        What the figure shows, under the title.
+    build : callable
+        ``build(runs, **inputs) -> Figure``; raises :class:`CannotDraw` when the runs
+        cannot give this figure.
+    needs : tuple of str
+        The keyword inputs ``build`` takes besides the runs, of :data:`INPUTS`: the curves
+        and layers tables of those runs, the store ``path``, the depth ``palette``.
+    lr_grid : bool
+        Drawn over every learning rate of the grid (True), or, when the grid has several,
+        with each depth at its best rate (False, :func:`select_best_lr`).
+    applies : callable, optional
+        ``applies(runs, info) -> reason or None``: why the figure does not apply to a store
+        at all (None: it does), checked before anything is drawn.
+    by_colour : bool
+        The figure tells depths apart by colour alone (curves, per-layer lines): with more
+        than :data:`~fastdepth.plots.style.MAX_DEPTHS` depths the report draws it once per
+        :func:`~fastdepth.plots.style.depth_groups` group.
+    """
+
+    name: str
+    title: str
+    caption: str
+    build: Callable[..., Figure]
+    needs: tuple[str, ...] = ()
+    lr_grid: bool = False
+    applies: Callable[[pd.DataFrame, GridInfo], str | None] | None = None
+    by_colour: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.needs) - set(INPUTS))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown inputs {unknown}; known: {', '.join(INPUTS)}")
+
+    def draw(self, runs: pd.DataFrame, **inputs: Any) -> Figure:
+        """Build the figure of ``runs``, passing it the ``inputs`` it needs (others ignored)."""
+        missing = [k for k in self.needs if k not in inputs]
+        if missing:
+            raise TypeError(f"{self.name} needs {', '.join(missing)}")
+        return self.build(runs, **{k: inputs[k] for k in self.needs})
+
+    def skip_reason(self, runs: pd.DataFrame, info: GridInfo) -> str | None:
+        """Why the figure does not apply to ``runs`` (None: it does)."""
+        return self.applies(runs, info) if self.applies is not None else None
+
+
+_SPECS = (
+    FigureSpec(
+        "loss_curves",
+        "Loss curves",
+        "Training loss (top, every logged step) and test loss (bottom, every evaluation) per "
+        "depth: median over seeds, band = inter-quartile range. Diverged runs are left out.",
+        loss_curves,
+        needs=("curves", "palette"),
+        by_colour=True,
+    ),
+    FigureSpec(
+        "grad_norm_curves",
+        "Gradient norm during training",
+        "Norm of the whole gradient at every logged step per depth: median over seeds, band = "
+        "inter-quartile range.",
+        grad_norm_curves,
+        needs=("curves", "palette"),
+        by_colour=True,
+    ),
+    FigureSpec(
+        "layer_grad_profile",
+        "Per-layer gradient norms",
+        "Gradient norm of each layer's weights, from the output layer (0) back to the first "
+        "hidden layer, at initialisation (top) and at the last step (bottom); log scale, "
+        "median over seeds, bars = inter-quartile range. A line falling to the right is a "
+        "vanishing gradient, a rising one an exploding gradient.",
+        layer_grad_profile,
+        needs=("layers", "palette"),
+        by_colour=True,
+    ),
+    FigureSpec(
+        "accuracy_vs_depth",
+        "Accuracy against depth",
+        "Final test (filled) and train (open) accuracy: mean and 95% confidence interval over "
+        "seeds (bootstrap, within [0, 1]); dots = single seeds (test).",
+        accuracy_vs_depth,
+        needs=("palette",),
+    ),
+    FigureSpec(
+        "gradstats_vs_depth",
+        "Gradient-norm statistics against depth",
+        "Per run, the mean (top) and coefficient of variation (bottom) of the total gradient "
+        "norm over training; mean and 95% CI over seeds (bootstrap on a log axis, Student t "
+        "otherwise), dots = single seeds.",
+        gradstats_vs_depth,
+        needs=("palette",),
+    ),
+    FigureSpec(
+        "oscillation_vs_depth",
+        "Oscillation against depth",
+        "Share of steps where the training loss rose (top) and total variation of the loss "
+        "curve over its net decrease (bottom; 1 = monotone); mean and 95% CI over seeds "
+        "(bootstrap for the share, within [0, 1], and on a log axis; Student t otherwise).",
+        oscillation_vs_depth,
+        needs=("palette",),
+    ),
+    FigureSpec(
+        "dead_units",
+        "Dead ReLU units",
+        "Fraction of dead units (pre-activation <= 0 on every training input) per hidden layer "
+        "at init and at the end, mean over seeds; the dead fraction of all hidden units during "
+        "training; and the share of runs born dead (a whole hidden layer dead at init), with "
+        "its Wilson 95% interval.",
+        dead_units,
+        needs=("layers", "palette"),
+        by_colour=True,
+    ),
+    FigureSpec(
+        "lr_heatmaps",
+        "Depth x learning rate",
+        "Median final training loss, mean final test accuracy and share of seeds that diverged "
+        "or collapsed (constant output; each cell counts both) for every depth and learning "
+        "rate; the outlined cell is the best lr of each depth (fewest failed seeds, then the "
+        "lowest median loss).",
+        lr_heatmaps,
+        lr_grid=True,
+        applies=no_lr_grid,
+    ),
+    FigureSpec(
+        "decision_boundaries",
+        "Decision boundaries",
+        "The trained network of the seed with the median test accuracy of each depth, "
+        "evaluated on a grid over the data's bounding box (colour = predicted probability of "
+        "class 1, black line = decision boundary), training points on top.",
+        decision_boundaries,
+        needs=("path", "palette"),
+    ),
+)
+# name -> spec, in the order of the report.
+FIGURES: Mapping[str, FigureSpec] = MappingProxyType({s.name: s for s in _SPECS})

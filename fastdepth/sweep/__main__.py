@@ -1,0 +1,7 @@
+"""``python -m fastdepth.sweep``."""
+
+import sys
+
+from fastdepth.sweep.cli import main
+
+sys.exit(main())
