@@ -77,11 +77,16 @@ class Activation(Entry):
     init : str
         The init scheme it is usually paired with (``he`` for the ReLU family,
         ``xavier`` for saturating ones).
+    kinks : tuple of float
+        Pre-activation values where the function or its derivative is not smooth (at the
+        default ``alpha``): the breakpoints of a piecewise-linear activation (linear
+        regions), the split points of mean-field quadrature.
     """
 
     alpha: float | None = None
     piecewise_linear: bool = False
     init: str = "he"
+    kinks: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,12 +203,13 @@ ACTIVATIONS: Vocabulary[Activation] = Vocabulary(
         Activation("identity", 0, "h = z (a linear network)", piecewise_linear=True,
                    init="xavier"),
         Activation("relu", 1, "max(z, 0); derivative the mask z > 0 (0 at 0, as PyTorch)",
-                   piecewise_linear=True),
+                   piecewise_linear=True, kinks=(0.0,)),
         Activation("leaky_relu", 2, "z for z > 0, alpha z otherwise", alpha=0.01,
-                   piecewise_linear=True),
+                   piecewise_linear=True, kinks=(0.0,)),
         Activation("tanh", 3, "tanh(z)", init="xavier"),
         Activation("sigmoid", 4, "1 / (1 + exp(-z))", init="xavier"),
-        Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0),
+        Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0,
+                   kinks=(0.0,)),
         Activation("gelu", 6, "z Phi(z), the exact erf form (PyTorch's default)"),
         Activation("silu", 7, "z sigmoid(z) (swish)"),
     ],

@@ -25,13 +25,10 @@ from ..result import RunResult
 
 __all__ = ["BREAKPOINTS", "Network", "activation_cuts", "as_network"]
 
-# Pre-activation values where each piecewise-linear activation's slope changes. One entry
-# per activation that the vocabulary marks ``piecewise_linear``; tests/test_regions.py
-# fails for a missing one and :func:`activation_cuts` refuses it.
+# Pre-activation values where each piecewise-linear activation's slope changes: the kinks
+# the vocabulary records (read here, never restated).
 BREAKPOINTS: dict[str, tuple[float, ...]] = {
-    "identity": (),
-    "relu": (0.0,),
-    "leaky_relu": (0.0,),
+    e.name: e.kinks for e in ACTIVATIONS.entries if e.piecewise_linear
 }
 
 
@@ -57,11 +54,6 @@ def activation_cuts(activation: str, alpha: float | None = None) -> np.ndarray:
         raise ValueError(
             f"linear regions need a piecewise-linear activation ({', '.join(pwl)}); "
             f"{activation!r} is not piecewise linear, so its network has no linear regions"
-        )
-    if activation not in BREAKPOINTS:
-        raise ValueError(
-            f"{activation!r} is piecewise linear but fastdepth.analysis.network.BREAKPOINTS "
-            "does not list its breakpoints; add them there"
         )
     cuts = np.array(BREAKPOINTS[activation], dtype=np.float64)
     if cuts.size == 0:

@@ -24,7 +24,7 @@ infinite-width limit (Poole et al. 2016, arXiv 1606.05340; Schoenholz et al. 201
 All quantities are dimensionless (``q`` in units of squared pre-activation) and returned as
 Python floats. Expectations are computed by composite Gauss-Legendre quadrature on
 ``|z| <= 12`` (the Gaussian mass beyond is 4e-33), split at ``z = 0`` and at the
-activation's kinks (:data:`DEFINITIONS`) so each piece is smooth and the rule converges
+activation's kinks (the vocabulary's ``kinks``) so each piece is smooth and the rule converges
 exponentially; in 2-D the inner integral is split where ``u2`` crosses a kink. The activation
 itself is :func:`fastdepth.kernels.reference.activation` (and ``activation_grad``): the same
 function the networks compute. Activations linear on both sides of 0 (identity, relu,
@@ -35,13 +35,12 @@ Cost: a 1-D expectation evaluates the activation at 256 points, a 2-D one at 90 
 :func:`q_star` takes ~100 of the former, :func:`c_star` in the chaotic phase ~30 of the
 latter (~0.1 s for tanh). Results are cached per argument tuple.
 
-Modules: :mod:`~fastdepth.theory.expectations` (the per-activation table, quadrature,
-closed forms), :mod:`~fastdepth.theory.meanfield` (the maps and their fixed points).
+Modules: :mod:`~fastdepth.theory.expectations` (quadrature, closed forms), :mod:`~fastdepth.theory.meanfield` (the maps and their fixed points).
 """
 
 from __future__ import annotations
 
-from .expectations import DEFINITIONS, METHODS, MeanFieldDefinition, expect, expect2
+from .expectations import METHODS, expect, expect2, negative_slope
 from .meanfield import (
     MeanField,
     c_star,
@@ -56,10 +55,9 @@ from .meanfield import (
 )
 
 __all__ = [
-    "DEFINITIONS",
     "METHODS",
+    "negative_slope",
     "MeanField",
-    "MeanFieldDefinition",
     "c_star",
     "chi_1",
     "chi_c",

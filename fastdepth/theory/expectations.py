@@ -1,18 +1,18 @@
-"""Gaussian expectations of an activation: quadrature, closed forms, the definitions table.
+"""Gaussian expectations of an activation: quadrature and closed forms.
 
-:data:`DEFINITIONS` holds what the mean-field computations need to know about each
-activation of :data:`fastdepth.kernels.vocab.ACTIVATIONS` (one entry per activation; a
-missing one is refused). :func:`expect` and :func:`expect2` are the 1-D and 2-D Gaussian
-expectations by composite Gauss-Legendre quadrature (see :mod:`fastdepth.theory`);
-the ``_e_*`` helpers dispatch to the closed forms where they exist.
+Everything the mean-field computations need to know about an activation comes from the
+package itself: its function and derivative from the kernels' reference twins, its kinks
+(where the quadrature splits) from :data:`fastdepth.kernels.vocab.ACTIVATIONS`, and, for
+the activations that are ``z`` above 0 and ``s z`` below (:func:`negative_slope`), the
+closed forms. So a new activation needs no entry here. :func:`expect` and :func:`expect2`
+are the 1-D and 2-D Gaussian expectations by composite Gauss-Legendre quadrature (see
+:mod:`fastdepth.theory`); the ``_e_*`` helpers use the closed forms where they exist.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,40 +20,23 @@ from ..kernels import reference
 from ..kernels.settings import DEFAULT_ALPHA
 from ..kernels.vocab import ACTIVATIONS
 
-__all__ = ["DEFINITIONS", "METHODS", "MeanFieldDefinition", "expect", "expect2"]
+__all__ = ["METHODS", "expect", "expect2", "negative_slope"]
 
 METHODS = ("auto", "quadrature", "closed")
 
 
-@dataclass(frozen=True)
-class MeanFieldDefinition:
-    """What the mean-field computations need to know about one activation.
+def negative_slope(activation: str, alpha: float) -> float | None:
+    """``s`` for an activation equal to ``z`` for ``z > 0`` and ``s z`` for ``z < 0``, else None.
 
-    Attributes
-    ----------
-    kinks : tuple of float
-        Pre-activation values where ``phi`` or ``phi'`` is not smooth; the quadrature
-        splits there (it always splits at 0 too).
-    negative_slope : callable or None
-        For an activation equal to ``z`` for ``z > 0`` and ``a z`` for ``z < 0``:
-        ``alpha -> a``. It enables the closed forms. ``None`` for any other activation.
+    Those are the piecewise-linear activations whose only kink is 0 (identity, relu,
+    leaky_relu); ``s`` is read off the package's own activation at ``z = -1``, and it
+    enables the closed forms.
     """
-
-    kinks: tuple[float, ...] = ()
-    negative_slope: Callable[[float], float] | None = None
-
-
-# One entry per activation of the vocabulary (tests/test_theory.py fails for a missing one).
-DEFINITIONS: dict[str, MeanFieldDefinition] = {
-    "identity": MeanFieldDefinition(negative_slope=lambda alpha: 1.0),
-    "relu": MeanFieldDefinition(kinks=(0.0,), negative_slope=lambda alpha: 0.0),
-    "leaky_relu": MeanFieldDefinition(kinks=(0.0,), negative_slope=lambda alpha: alpha),
-    "tanh": MeanFieldDefinition(),
-    "sigmoid": MeanFieldDefinition(),
-    "elu": MeanFieldDefinition(kinks=(0.0,)),
-    "gelu": MeanFieldDefinition(),
-    "silu": MeanFieldDefinition(),
-}
+    entry = ACTIVATIONS.entry(activation)
+    if not entry.piecewise_linear or set(entry.kinks) - {0.0}:
+        return None
+    f = _phi(activation, alpha, np.array([-1.0, 1.0]), derivative=False)
+    return float(-f[0]) if f[1] == 1.0 else None
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -62,11 +45,6 @@ DEFINITIONS: dict[str, MeanFieldDefinition] = {
 def _resolve(activation: str, alpha: float | None, method: str) -> tuple[str, float, bool]:
     """``(name, alpha, use_closed_form)``; clear errors for anything unknown."""
     entry = ACTIVATIONS.entry(activation)  # unknown name: ValueError with a suggestion
-    if activation not in DEFINITIONS:
-        raise ValueError(
-            f"activation {activation!r} has no mean-field definition; add it to "
-            "fastdepth.theory.DEFINITIONS (its kinks, and a closed form if it has one)"
-        )
     if alpha is not None and entry.alpha is None:
         raise ValueError(f"{activation} takes no alpha; leave alpha=None")
     a = float(DEFAULT_ALPHA.get(activation, 0.0) if alpha is None else alpha)
@@ -74,7 +52,7 @@ def _resolve(activation: str, alpha: float | None, method: str) -> tuple[str, fl
         raise ValueError(f"alpha must be finite, got {alpha}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    closed = DEFINITIONS[activation].negative_slope is not None
+    closed = negative_slope(activation, a) is not None
     if method == "closed" and not closed:
         raise ValueError(f"{activation} has no closed form; use method='quadrature' or 'auto'")
     return activation, a, closed and method != "quadrature"
@@ -115,7 +93,7 @@ def _phi(name: str, alpha: float, u: np.ndarray, derivative: bool) -> np.ndarray
 
 def _kinks(name: str, q: float) -> np.ndarray:
     """0 and the activation's kinks, in units of ``z`` (``u = sqrt(q) z``)."""
-    return np.array(sorted({0.0, *DEFINITIONS[name].kinks})) / math.sqrt(q)
+    return np.array(sorted({0.0, *ACTIVATIONS.entry(name).kinks})) / math.sqrt(q)
 
 
 def _line(name: str, q: float) -> tuple[np.ndarray, np.ndarray]:
@@ -209,14 +187,14 @@ def _closed_dphidphi(a: float, c: float) -> float:
 
 def _e_phi2(name: str, a: float, closed: bool, q: float) -> float:
     if closed:
-        s = DEFINITIONS[name].negative_slope(a)  # type: ignore[misc]
+        s = negative_slope(name, a)
         return q * (1.0 + s * s) / 2.0
     return _expect(name, a, max(q, _TINY_Q), "phi2")
 
 
 def _e_dphi2(name: str, a: float, closed: bool, q: float) -> float:
     if closed:
-        s = DEFINITIONS[name].negative_slope(a)  # type: ignore[misc]
+        s = negative_slope(name, a)
         return (1.0 + s * s) / 2.0
     if math.isinf(q):  # the limit q -> inf: phi'(+inf)^2 and phi'(-inf)^2, half each
         g = _phi(name, a, np.array([1e100, -1e100]), derivative=True)
@@ -226,6 +204,6 @@ def _e_dphi2(name: str, a: float, closed: bool, q: float) -> float:
 
 def _e_pair(name: str, a: float, closed: bool, q: float, c: float, derivative: bool) -> float:
     if closed:
-        s = DEFINITIONS[name].negative_slope(a)  # type: ignore[misc]
+        s = negative_slope(name, a)
         return _closed_dphidphi(s, c) if derivative else _closed_phiphi(s, q, c)
     return _expect2(name, a, max(q, _TINY_Q), c, derivative)
