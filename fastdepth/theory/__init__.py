@@ -35,7 +35,8 @@ Cost: a 1-D expectation evaluates the activation at 256 points, a 2-D one at 90 
 :func:`q_star` takes ~100 of the former, :func:`c_star` in the chaotic phase ~30 of the
 latter (~0.1 s for tanh). Results are cached per argument tuple.
 
-Modules: :mod:`~fastdepth.theory.expectations` (quadrature, closed forms), :mod:`~fastdepth.theory.meanfield` (the maps and their fixed points).
+Modules: :mod:`~fastdepth.theory.expectations` (quadrature, closed forms),
+:mod:`~fastdepth.theory.meanfield` (the maps and their fixed points).
 """
 
 from __future__ import annotations
