@@ -12,7 +12,7 @@ from fastdepth.kernels import reference as R
 
 from fastdepth.analysis import Network, grid_regions, segment_regions
 
-BOX = [[-1.8, 1.8], [-1.8, 1.8]]  # the spirals box of experiments/07
+BOX = [[-1.8, 1.8], [-1.8, 1.8]]  # the spirals box of experiments/07_depth_vs_width
 
 
 def _net() -> Network:

@@ -34,7 +34,7 @@ def test_depth_for_is_the_largest_depth_in_the_budget(n_in):
 
 
 def test_study_07_widths():
-    """The equal-budget architectures of experiments/07 (its RESULTS.md)."""
+    """The equal-budget architectures of experiments/07_depth_vs_width (its RESULTS.md)."""
     assert [width_for(2, d, 1000) for d in (1, 2, 4, 8)] == [249, 29, 17, 11]
     assert [width_for(1, d, 1000) for d in (1, 2, 4, 8)] == [333, 29, 17, 11]
     assert [width_for(2, d, 250) for d in (1, 2, 4, 8)] == [62, 13, 8, 5]
