@@ -28,6 +28,7 @@ from .api import (
 )
 from .curvature import hvp, top_eigenvalues
 from .layout import Layout
+from .regions import pattern_hashes
 from .telemetry import telemetry_layout, telemetry_size
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "layer_grad_norms",
     "momentum_step",
     "mse",
+    "pattern_hashes",
     "permutation",
     "saturated_fractions",
     "settings",

@@ -5,7 +5,9 @@ options everywhere. The vector code is explicit (``_vec.py`` writes LLVM vector 
 so nothing relies on LLVM's SLP vectoriser, which Numba keeps off since 0.57
 (numba PR #8852). Until 2026-11 fastdepth switched it on for its own functions to
 vectorise generated scalar micro-kernels; with those gone it only cost compile time
-(0.5 s of the cold start, no measurable speed).
+(0.5 s of the cold start, no measurable speed). Nothing is compiled with
+``parallel=True``: the trainer runs networks on Python threads (see ``trainer.py``), so
+the kernels are serial and ``nogil``.
 """
 
 from __future__ import annotations
@@ -14,19 +16,18 @@ import hashlib
 import pathlib
 
 import numba
-from numba.core import caching as _caching
 
+from . import _compat
 from .settings import FASTMATH
 
 
-def njit(fn=None, *, parallel: bool = False, inline: str = "never", cache: bool = True):
+def njit(fn=None, *, inline: str = "never", cache: bool = True):
     """Compile ``fn`` with fastdepth's numeric settings (see module docstring)."""
 
     def wrap(f):
         return numba.njit(
             f,
             fastmath=set(FASTMATH) or False,
-            parallel=parallel,
             cache=cache,
             inline=inline,
             error_model="numpy",
@@ -41,43 +42,21 @@ def njit(fn=None, *, parallel: bool = False, inline: str = "never", cache: bool 
 # Numba stamps a cached function with its *own* source file's mtime and size, so a
 # change to settings.py (fastmath flags, block sizes) or to a callee in another file
 # would leave stale machine code in the cache. fastdepth's kernels are stamped with a
-# hash of every kernel source file and the Numba version instead: any change to the
-# compiled core recompiles all of it.
+# hash of every kernel source file and of the compiler stack (Numba and llvmlite
+# versions, llvmlite's pointer mode) instead: any change to the compiled core or an
+# upgrade of either library recompiles all of it. The hook into Numba's private cache
+# classes lives in _compat.py with the other uses of Numba internals.
 
 _KERNELS_DIR = pathlib.Path(__file__).resolve().parent
 
 
 def package_stamp(directory: pathlib.Path = _KERNELS_DIR) -> str:
-    """Hash of every ``*.py`` file in ``directory`` (names and bytes) and Numba's version."""
-    h = hashlib.sha256(numba.__version__.encode())
+    """Hash of every ``*.py`` file in ``directory`` (names and bytes) and of the toolchain."""
+    h = hashlib.sha256(_compat.toolchain().encode())
     for path in sorted(directory.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-_STAMP = package_stamp()
-
-
-class _PackageStamped:
-    """Locator mixin: only for files of the kernels package; stamp = :func:`package_stamp`."""
-
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if pathlib.Path(py_file).resolve().parent != _KERNELS_DIR:
-            return None
-        return super().from_function(py_func, py_file)
-
-    def get_source_stamp(self):
-        return _STAMP
-
-
-def _install_locators() -> None:
-    classes = _caching.CacheImpl._locator_classes
-    if any(issubclass(c, _PackageStamped) for c in classes):
-        return
-    bases = (_caching.UserProvidedCacheLocator, _caching.InTreeCacheLocator,
-             _caching.UserWideCacheLocator)  # fmt: skip
-    classes[:0] = [type(f"Fastdepth{b.__name__}", (_PackageStamped, b), {}) for b in bases]
-
-
-_install_locators()
+_PackageStamped = _compat.PackageStamped  # the locator mixin (tests look for it here)
+_compat.install_package_stamp(str(_KERNELS_DIR), package_stamp())

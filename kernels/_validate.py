@@ -1,7 +1,7 @@
 """Input checks shared by the public kernels and their reference twins.
 
-Compiled code cannot raise helpful errors (and inside ``prange`` it may not raise at
-all), so every public function validates here first and fails with a message that
+Compiled code cannot raise helpful errors (and in the GIL-free trainer threads it should
+not raise at all), so every public function validates here first and fails with a message that
 says what was wrong and how to fix it.
 """
 

@@ -22,20 +22,138 @@ that ``activations.py`` uses (same bits, NaN included): 0 stores ``Y``; 1 also s
 ``E = relu(Y)`` (forward); 2 stores ``Y`` masked by ``E > 0`` (backward); 3 stores only
 ``relu`` of the product in ``Y`` (a training forward that needs no pre-activation). ``E`` is
 indexed like ``Y`` but from offset ``eo``.
+
+The IR is written for typed and opaque pointers alike: every load, store and element
+pointer names its element type, through the helpers of ``_compat.py`` (the one module
+that touches llvmlite's pointer model and Numba's internals). The emitters here take an
+``IRBuilder``, the float type and the named arguments (arrays as pointers to their first
+element, integers as ``i64``), so ``tests/test_vec_ir.py`` also builds and runs them over
+opaque pointers without Numba.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
+from ._compat import declare, for_range, load, load_at, stack_slot, store, store_at
+from ._compat import vector_intrinsic as _intrinsic
 from .settings import AFFINE_BYTES
 
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
 
-def _contig_1d(t):
-    return isinstance(t, types.Array) and t.ndim == 1 and t.layout in "CF"
+AFFINE_PARAMS = ("P", "wo", "rs", "cs", "nred", "bo", "mode", "X", "xo", "Y", "yo", "row0",
+                 "ld", "s_begin", "nblk", "E", "eo", "emode")  # fmt: skip
+AFFINE_ARRAYS = ("P", "X", "Y", "E")
+
+
+def _c(k: int) -> ir.Constant:
+    return ir.Constant(I64, k)
+
+
+def itemsize(fty: ir.Type) -> int:
+    """Bytes of the LLVM float type ``fty`` (``float`` or ``double``)."""
+    if isinstance(fty, ir.DoubleType):
+        return 8
+    if isinstance(fty, ir.FloatType):
+        return 4
+    raise TypeError(f"the vector kernels take float or double, not {fty}")
+
+
+def _fma(builder: ir.IRBuilder, vty: ir.VectorType):
+    """``llvm.fma`` on ``vty`` (lane-wise, one rounding per lane)."""
+    name = f"llvm.fma.v{vty.count}f{itemsize(vty.element) * 8}"
+    return declare(builder.module, ir.FunctionType(vty, [vty] * 3), name)
+
+
+def _splat(builder: ir.IRBuilder, s: ir.Value, vty: ir.VectorType) -> ir.Value:
+    undef = ir.Constant(vty, ir.Undefined)
+    v = builder.insert_element(undef, s, ir.Constant(I32, 0))
+    return builder.shuffle_vector(
+        v, undef, ir.Constant(ir.VectorType(I32, vty.count), [0] * vty.count)
+    )
+
+
+def _store_relu(builder, v, gate, base, idx, align):
+    """``base[idx:] = v if gate > 0 else v * 0`` lane-wise (NaN gate: ``v * 0``), the
+    select form of ``activations.py``: ``gate = v`` is ReLU, ``gate = E`` its mask."""
+    vzero = ir.Constant(v.type, [0.0] * v.type.count)
+    keep = builder.fcmp_ordered(">", gate, vzero)
+    store_at(builder, builder.select(keep, v, builder.fmul(v, vzero)), base, idx, align)
+
+
+def emit_affine(builder: ir.IRBuilder, fty: ir.Type, a: dict, rows: int, nbytes: int) -> None:
+    """The body of :func:`make_affine`'s kernel; ``a`` maps :data:`AFFINE_PARAMS` to values."""
+    esize = itemsize(fty)
+    lanes = nbytes // esize
+    vty = ir.VectorType(fty, lanes)
+    fma = _fma(builder, vty)
+    P, X, Y, E = (a[k] for k in AFFINE_ARRAYS)
+    ld = a["ld"]
+
+    is_bias = builder.icmp_signed("==", a["mode"], _c(0))
+    ybase, wbase, bias = [], [], []
+    for r_ in range(rows):
+        r = builder.add(a["row0"], _c(r_))
+        ybase.append(builder.mul(r, ld))
+        wbase.append(builder.add(a["wo"], builder.mul(r, a["rs"])))
+        # load the bias only when asked (the index may be out of range otherwise)
+        with builder.if_else(is_bias) as (then, other):
+            with then:
+                bthen = load_at(builder, fty, P, builder.add(a["bo"], r), esize)
+                b_then_bb = builder.block
+            with other:
+                b_other_bb = builder.block
+        phi = builder.phi(fty)
+        phi.add_incoming(bthen, b_then_bb)
+        phi.add_incoming(ir.Constant(fty, 0.0), b_other_bb)
+        bias.append(_splat(builder, phi, vty))
+    ybase = [builder.add(a["yo"], y) for y in ybase]
+    accs = [stack_slot(builder, vty) for _ in range(rows)]
+    with for_range(builder, a["nblk"]) as blk:
+        s0 = builder.add(a["s_begin"], builder.mul(blk, _c(lanes)))
+        for r_ in range(rows):
+            store(builder, bias[r_], accs[r_])
+        xs0 = builder.add(a["xo"], s0)
+        with for_range(builder, a["nred"]) as q:
+            xv = load_at(builder, vty, X, builder.add(xs0, builder.mul(q, ld)), esize)
+            wq = builder.mul(q, a["cs"])
+            for r_ in range(rows):
+                w = load_at(builder, fty, P, builder.add(wbase[r_], wq), esize)
+                acc = load(builder, vty, accs[r_])
+                store(builder, builder.call(fma, [_splat(builder, w, vty), xv, acc]), accs[r_])
+
+        def y_at(r_):
+            return builder.add(ybase[r_], s0)
+
+        def e_at(yi):  # E is indexed like Y, from offset eo
+            return builder.add(a["eo"], builder.sub(yi, a["yo"]))
+
+        # emode 0: Y = acc; 1: also E = relu(acc); 2: Y = acc masked by E > 0;
+        # 3: Y = relu(acc) only.
+        emode = a["emode"]
+        with builder.if_else(builder.icmp_signed("==", emode, _c(2))) as (masked, plain):
+            with masked:
+                for r_ in range(rows):
+                    yi = y_at(r_)
+                    z = load_at(builder, vty, E, e_at(yi), esize)
+                    _store_relu(builder, load(builder, vty, accs[r_]), z, Y, yi, esize)
+            with plain:
+                with builder.if_else(builder.icmp_signed("==", emode, _c(3))) as (relu, linear):
+                    with relu:
+                        for r_ in range(rows):
+                            yi = y_at(r_)
+                            acc = load(builder, vty, accs[r_])
+                            _store_relu(builder, acc, acc, Y, yi, esize)
+                    with linear:
+                        for r_ in range(rows):
+                            yi = y_at(r_)
+                            store_at(builder, load(builder, vty, accs[r_]), Y, yi, esize)
+                        with builder.if_then(builder.icmp_signed("==", emode, _c(1))):
+                            for r_ in range(rows):
+                                ei = e_at(y_at(r_))
+                                acc = load(builder, vty, accs[r_])
+                                _store_relu(builder, acc, acc, E, ei, esize)
 
 
 def make_affine(rows: int, nbytes: int):
@@ -44,159 +162,15 @@ def make_affine(rows: int, nbytes: int):
     ``lanes = nbytes / itemsize``: a block is as many bytes wide whatever the dtype, so
     float32 gets twice the lanes and the same count of independent FMA chains.
 
-    Arguments as :func:`dense.affine`'s, plus ``row0`` (first row), ``ld`` (leading
-    dimension of ``X``, ``Y``, ``E``), ``s_begin`` (first column) and ``nblk``.
+    Arguments (:data:`AFFINE_PARAMS`) as :func:`dense.affine`'s, plus ``row0`` (first
+    row), ``ld`` (leading dimension of ``X``, ``Y``, ``E``), ``s_begin`` (first column)
+    and ``nblk``.
     """
 
-    @intrinsic
-    def kernel(
-        typingctx,
-        P,
-        wo,
-        rs,
-        cs,
-        nred,
-        bo,
-        mode,
-        X,
-        xo,
-        Y,
-        yo,
-        row0,
-        ld,
-        s_begin,
-        nblk,
-        E,
-        eo,
-        emode,
-    ):
-        ints = (wo, rs, cs, nred, bo, mode, xo, yo, row0, ld, s_begin, nblk, eo, emode)
-        if not (_contig_1d(P) and _contig_1d(X) and _contig_1d(Y) and _contig_1d(E)):
-            return None
-        if not (P.dtype == X.dtype == Y.dtype == E.dtype and isinstance(P.dtype, types.Float)):
-            return None
-        if not all(isinstance(t, types.Integer) for t in ints):
-            return None
-        sig = types.void(
-            P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, row0, ld, s_begin, nblk, E, eo, emode
-        )
+    def emit(builder, fty, a):
+        emit_affine(builder, fty, a, rows, nbytes)
 
-        def codegen(context, builder, signature, args):
-            aty = signature.args
-            i64 = ir.IntType(64)
-
-            def as_i64(k):
-                return context.cast(builder, args[k], aty[k], types.int64)
-
-            wo_, rs_, cs_, nred_, bo_, mode_ = (as_i64(k) for k in range(1, 7))
-            xo_, yo_, row0_, ld_, sb_, nblk_ = (as_i64(k) for k in (8, 10, 11, 12, 13, 14))
-            pdata = context.make_array(aty[0])(context, builder, args[0]).data
-            xdata = context.make_array(aty[7])(context, builder, args[7]).data
-            ydata = context.make_array(aty[9])(context, builder, args[9]).data
-            edata = context.make_array(aty[15])(context, builder, args[15]).data
-            eo_, emode_ = as_i64(16), as_i64(17)
-            fty = context.get_value_type(aty[0].dtype)
-            esize = context.get_abi_sizeof(fty)
-            lanes = nbytes // esize
-            vty = ir.VectorType(fty, lanes)
-            vptr = vty.as_pointer()
-            fname = f"llvm.fma.v{lanes}f{esize * 8}"
-            fnty = ir.FunctionType(vty, [vty] * 3)
-            fma = cgutils.get_or_insert_function(builder.module, fnty, fname)
-            zero = ir.Constant(fty, 0.0)
-            undef = ir.Constant(vty, ir.Undefined)
-            zidx = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-
-            def splat(s):
-                v = builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0))
-                return builder.shuffle_vector(v, undef, zidx)
-
-            def gep(base, idx):
-                return builder.gep(base, [idx], inbounds=True)
-
-            is_bias = builder.icmp_signed("==", mode_, ir.Constant(i64, 0))
-            ybase, wbase, bias = [], [], []
-            for a in range(rows):
-                r = builder.add(row0_, ir.Constant(i64, a))
-                ybase.append(builder.mul(r, ld_))
-                wbase.append(builder.add(wo_, builder.mul(r, rs_)))
-                # load the bias only when asked (the index may be out of range otherwise)
-                with builder.if_else(is_bias) as (then, other):
-                    with then:
-                        bthen = builder.load(gep(pdata, builder.add(bo_, r)), align=esize)
-                        b_then_bb = builder.block
-                    with other:
-                        b_other_bb = builder.block
-                phi = builder.phi(fty)
-                phi.add_incoming(bthen, b_then_bb)
-                phi.add_incoming(zero, b_other_bb)
-                bias.append(splat(phi))
-            ybase = [builder.add(yo_, y) for y in ybase]
-            accs = [cgutils.alloca_once(builder, vty) for _ in range(rows)]
-            with cgutils.for_range(builder, nblk_) as blk_loop:
-                s0 = builder.add(sb_, builder.mul(blk_loop.index, ir.Constant(i64, lanes)))
-                for a in range(rows):
-                    builder.store(bias[a], accs[a])
-                xs0 = builder.add(xo_, s0)
-                with cgutils.for_range(builder, nred_) as q_loop:
-                    q = q_loop.index
-                    xi = builder.add(xs0, builder.mul(q, ld_))
-                    xv = builder.load(builder.bitcast(gep(xdata, xi), vptr), align=esize)
-                    wq = builder.mul(q, cs_)
-                    for a in range(rows):
-                        w = builder.load(gep(pdata, builder.add(wbase[a], wq)), align=esize)
-                        acc = builder.load(accs[a])
-                        builder.store(builder.call(fma, [splat(w), xv, acc]), accs[a])
-                # emode 0: Y = acc; 1: also E = relu(acc); 2: Y = acc masked by E > 0;
-                # 3: Y = relu(acc) only.
-                vzero = ir.Constant(vty, [0.0] * lanes)
-                with builder.if_else(builder.icmp_signed("==", emode_, ir.Constant(i64, 2))) as (
-                    masked,
-                    plain,
-                ):
-                    with masked:
-                        for a in range(rows):
-                            yi = builder.add(ybase[a], s0)
-                            ei = builder.add(eo_, builder.sub(yi, yo_))
-                            z = builder.load(builder.bitcast(gep(edata, ei), vptr), align=esize)
-                            acc = builder.load(accs[a])
-                            keep = builder.fcmp_ordered(">", z, vzero)
-                            v = builder.select(keep, acc, builder.fmul(acc, vzero))
-                            yp = builder.bitcast(gep(ydata, yi), vptr)
-                            builder.store(v, yp, align=esize)
-                    with plain:
-                        is_relu = builder.icmp_signed("==", emode_, ir.Constant(i64, 3))
-                        with builder.if_else(is_relu) as (relu_only, linear):
-                            with relu_only:
-                                for a in range(rows):
-                                    yi = builder.add(ybase[a], s0)
-                                    acc = builder.load(accs[a])
-                                    keep = builder.fcmp_ordered(">", acc, vzero)
-                                    v = builder.select(keep, acc, builder.fmul(acc, vzero))
-                                    yp = builder.bitcast(gep(ydata, yi), vptr)
-                                    builder.store(v, yp, align=esize)
-                            with linear:
-                                for a in range(rows):
-                                    yi = builder.add(ybase[a], s0)
-                                    acc = builder.load(accs[a])
-                                    yp = builder.bitcast(gep(ydata, yi), vptr)
-                                    builder.store(acc, yp, align=esize)
-                                is_fwd = builder.icmp_signed("==", emode_, ir.Constant(i64, 1))
-                                with builder.if_then(is_fwd):
-                                    for a in range(rows):
-                                        yi = builder.add(ybase[a], s0)
-                                        ei = builder.add(eo_, builder.sub(yi, yo_))
-                                        acc = builder.load(accs[a])
-                                        keep = builder.fcmp_ordered(">", acc, vzero)
-                                        v = builder.select(keep, acc, builder.fmul(acc, vzero))
-                                        ep = builder.bitcast(gep(edata, ei), vptr)
-                                        builder.store(v, ep, align=esize)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    kernel.__name__ = f"vaffine_r{rows}_b{nbytes}"
-    return kernel
+    return _intrinsic(f"vaffine_r{rows}_b{nbytes}", AFFINE_PARAMS, AFFINE_ARRAYS, emit)
 
 
 # Rows per block (8 x 128 bytes: 16 zmm accumulators) and the two column widths of
@@ -218,22 +192,60 @@ row_narrow = make_affine(1, BN)
 # Walking the samples in L1-sized chunks (accumulators spilled between chunks) was
 # measured and gained nothing once the buffers are cache-line aligned (buffers.py).
 WG_BYTES = 64
+WGRAD_PARAMS = ("X", "xo", "D", "do", "ld", "nblk", "G", "go", "fo", "i0", "j0")
+WGRAD_ARRAYS = ("X", "D", "G")
 
 
 def _lane_sum(builder, v, lanes):
     """(lower half + upper half) until one lane is left: for 8 lanes
     ``((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))``."""
-    i32 = ir.IntType(32)
     while lanes > 1:
         half = lanes // 2
         undef = ir.Constant(v.type, ir.Undefined)
-        lo = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(i32, half),
+        lo = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, half),
                                                           list(range(half))))  # fmt: skip
-        hi = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(i32, half),
+        hi = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, half),
                                                           list(range(half, lanes))))  # fmt: skip
         v = builder.fadd(lo, hi)
         lanes = half
-    return builder.extract_element(v, ir.Constant(i32, 0))
+    return builder.extract_element(v, ir.Constant(I32, 0))
+
+
+def emit_wgrad(builder: ir.IRBuilder, fty: ir.Type, a: dict, ni: int, nj: int) -> None:
+    """The body of :func:`make_wgrad`'s kernel; ``a`` maps :data:`WGRAD_PARAMS` to values."""
+    esize = itemsize(fty)
+    lanes = WG_BYTES // esize
+    vty = ir.VectorType(fty, lanes)
+    fma = _fma(builder, vty)
+    ld = a["ld"]
+
+    def row(off, first, k):
+        return builder.add(off, builder.mul(builder.add(first, _c(k)), ld))
+
+    bias = ni == 0
+    xrow = [row(a["xo"], a["i0"], i) for i in range(ni)]
+    drow = [row(a["do"], a["j0"], j) for j in range(nj)]
+    shape = [(0, j) for j in range(nj)] if bias else [(i, j) for i in range(ni)
+                                                     for j in range(nj)]  # fmt: skip
+    accs = {ij: stack_slot(builder, vty) for ij in shape}
+    for ij in shape:
+        store(builder, ir.Constant(vty, [0.0] * lanes), accs[ij])
+    with for_range(builder, a["nblk"]) as blk:
+        s = builder.mul(blk, _c(lanes))
+        dv = [load_at(builder, vty, a["D"], builder.add(r, s), esize) for r in drow]
+        xv = [load_at(builder, vty, a["X"], builder.add(r, s), esize) for r in xrow]
+        for i, j in shape:
+            acc = load(builder, vty, accs[(i, j)])
+            if bias:
+                store(builder, builder.fadd(acc, dv[j]), accs[(i, j)])
+            else:
+                store(builder, builder.call(fma, [xv[i], dv[j], acc]), accs[(i, j)])
+    for i, j in shape:
+        col = builder.add(a["j0"], _c(j))
+        if not bias:
+            col = builder.add(builder.mul(builder.add(a["i0"], _c(i)), a["fo"]), col)
+        total = _lane_sum(builder, load(builder, vty, accs[(i, j)]), lanes)
+        store_at(builder, total, a["G"], builder.add(a["go"], col), esize)
 
 
 def make_wgrad(ni: int, nj: int):
@@ -243,85 +255,14 @@ def make_wgrad(ni: int, nj: int):
     ``G[go + (i0+a)*fo + j0+b] = sum_s X[xo + (i0+a)*ld + s] * D[do + (j0+b)*ld + s]``,
     each lane a chain of ``llvm.fma`` from zero. With ``ni = 0``:
     ``G[go + j0+b] = sum_s D[do + (j0+b)*ld + s]`` (bias; ``X``, ``xo`` unused).
-    ``lanes = WG_BYTES / itemsize``; the caller adds the remaining samples.
+    ``lanes = WG_BYTES / itemsize``; the caller adds the remaining samples. Arguments in
+    the order of :data:`WGRAD_PARAMS`.
     """
 
-    @intrinsic
-    def kernel(typingctx, X, xo, D, do, ld, nblk, G, go, fo, i0, j0):
-        ints = (xo, do, ld, nblk, go, fo, i0, j0)
-        if not (_contig_1d(X) and _contig_1d(D) and _contig_1d(G)):
-            return None
-        if not (X.dtype == D.dtype == G.dtype and isinstance(X.dtype, types.Float)):
-            return None
-        if not all(isinstance(t, types.Integer) for t in ints):
-            return None
-        sig = types.void(X, xo, D, do, ld, nblk, G, go, fo, i0, j0)
+    def emit(builder, fty, a):
+        emit_wgrad(builder, fty, a, ni, nj)
 
-        def codegen(context, builder, signature, args):
-            aty = signature.args
-
-            def as_i64(k):
-                return context.cast(builder, args[k], aty[k], types.int64)
-
-            xo_, do_, ld_, nblk_, go_, fo_, i0_, j0_ = (
-                as_i64(k) for k in (1, 3, 4, 5, 7, 8, 9, 10)
-            )
-            xdata = context.make_array(aty[0])(context, builder, args[0]).data
-            ddata = context.make_array(aty[2])(context, builder, args[2]).data
-            gdata = context.make_array(aty[6])(context, builder, args[6]).data
-            fty = context.get_value_type(aty[0].dtype)
-            esize = context.get_abi_sizeof(fty)
-            lanes = WG_BYTES // esize
-            vty = ir.VectorType(fty, lanes)
-            i64 = ir.IntType(64)
-            fname = f"llvm.fma.v{lanes}f{esize * 8}"
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                                 fname)  # fmt: skip
-
-            def c(k):
-                return ir.Constant(i64, k)
-
-            def gep(base, idx):
-                return builder.gep(base, [idx], inbounds=True)
-
-            def row(off, first, k):
-                return builder.add(off, builder.mul(builder.add(first, c(k)), ld_))
-
-            bias = ni == 0
-            xrow = [row(xo_, i0_, a) for a in range(ni)]
-            drow = [row(do_, j0_, b) for b in range(nj)]
-            shape = [(0, b) for b in range(nj)] if bias else [(a, b) for a in range(ni)
-                                                             for b in range(nj)]  # fmt: skip
-            accs = {ab: cgutils.alloca_once(builder, vty) for ab in shape}
-            for ab in shape:
-                builder.store(ir.Constant(vty, [0.0] * lanes), accs[ab])
-            with cgutils.for_range(builder, nblk_) as loop:
-                s = builder.mul(loop.index, c(lanes))
-
-                def vload(base, r):
-                    ptr = builder.bitcast(gep(base, builder.add(r, s)), vty.as_pointer())
-                    return builder.load(ptr, align=esize)
-
-                dv = [vload(ddata, r) for r in drow]
-                xv = [vload(xdata, r) for r in xrow]
-                for a, b in shape:
-                    acc = builder.load(accs[(a, b)])
-                    if bias:
-                        builder.store(builder.fadd(acc, dv[b]), accs[(a, b)])
-                    else:
-                        builder.store(builder.call(fma, [xv[a], dv[b], acc]), accs[(a, b)])
-            for a, b in shape:
-                col = builder.add(j0_, c(b))
-                if not bias:
-                    col = builder.add(builder.mul(builder.add(i0_, c(a)), fo_), col)
-                total = _lane_sum(builder, builder.load(accs[(a, b)]), lanes)
-                builder.store(total, gep(gdata, builder.add(go_, col)), align=esize)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    kernel.__name__ = f"vwgrad_{ni}x{nj}"
-    return kernel
+    return _intrinsic(f"vwgrad_{ni}x{nj}", WGRAD_PARAMS, WGRAD_ARRAYS, emit)
 
 
 # Weight-gradient blocks: 4 x 4 accumulators (16 zmm) where the layer allows, then

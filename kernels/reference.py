@@ -599,3 +599,43 @@ def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alph
                 q -= V[: j + 1].T @ (V[: j + 1] @ q)
             q /= np.sqrt(q @ q)
     return vc.EigenResult(vals, res, m, False)
+
+
+# --- activation-pattern hashes (kernels/regions.py) -------------------------------------
+
+_HASH_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_HASH_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_HASH_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64_array(x: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` of every element of a uint64 array (NumPy wraps mod 2**64)."""
+    z = x + _HASH_GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _HASH_M1
+    z = (z ^ (z >> np.uint64(27))) * _HASH_M2
+    return z ^ (z >> np.uint64(31))
+
+
+def pattern_hashes(params, layout, X, cuts, activation="relu", *, alpha=None, residual=0,
+                   out=None):  # fmt: skip
+    """Reference of :func:`fastdepth.kernels.pattern_hashes`: the whole forward pass at once,
+    then one pattern bit at a time."""
+    from .regions import check_pattern_hashes
+
+    n, _, a, r, c, out = check_pattern_hashes(
+        params, layout, X, cuts, activation, alpha, residual, out
+    )
+    Z, _ = forward(params, layout, X, activation, alpha=a, residual=r)
+    pieces = (Z[: sum(layout.widths), :, None] > c).sum(axis=2).astype(np.uint64)
+    bits = len(c).bit_length()
+    stream = [(pieces[u] >> np.uint64(b)) & np.uint64(1) for u in range(len(pieces))
+              for b in range(bits)]  # fmt: skip
+    n_words = max(1, -(-len(stream) // 64))
+    h = np.zeros(n, dtype=np.uint64)
+    for j in range(n_words):
+        word = np.zeros(n, dtype=np.uint64)
+        for i, bit in enumerate(stream[64 * j : 64 * j + 64]):
+            word |= bit << np.uint64(i)
+        h = _splitmix64_array(h ^ word)
+    out[...] = h
+    return out

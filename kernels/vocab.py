@@ -77,6 +77,10 @@ class Activation(Entry):
     init : str
         The init scheme it is usually paired with (``he`` for the ReLU family,
         ``xavier`` for saturating ones).
+    kinks : tuple of float
+        Pre-activation values where the function or its derivative is not smooth (at the
+        default ``alpha``): the breakpoints of a piecewise-linear activation (linear
+        regions), the split points of mean-field quadrature.
     units : str
         How a hidden unit of this activation stops learning, as the diagnostics measure
         it: a name in :data:`UNIT_STATES` (``dead`` for the ReLU family, ``saturated``
@@ -97,6 +101,7 @@ class Activation(Entry):
     alpha: float | None = None
     piecewise_linear: bool = False
     init: str = "he"
+    kinks: tuple[float, ...] = ()
     units: str = "none"
     units_doc: str = ""
     out_range: tuple[float, float] | None = None
@@ -249,11 +254,11 @@ ACTIVATIONS: Vocabulary[Activation] = Vocabulary(
                    init="xavier", units_doc="a linear unit never stops passing gradient",
                    cost=70.0),
         Activation("relu", 1, "max(z, 0); derivative the mask z > 0 (0 at 0, as PyTorch)",
-                   piecewise_linear=True, units="dead",
+                   piecewise_linear=True, kinks=(0.0,), units="dead",
                    units_doc="z <= 0 on every sample: the unit outputs 0 and passes no "
                    "gradient back, so its incoming weights never change again", cost=65.0),
         Activation("leaky_relu", 2, "z for z > 0, alpha z otherwise", alpha=0.01,
-                   piecewise_linear=True, units="dead",
+                   piecewise_linear=True, kinks=(0.0,), units="dead",
                    units_doc="z <= 0 on every sample: the unit is linear with slope alpha "
                    "on every input and passes back alpha times the gradient (not zero: "
                    "unlike a dead ReLU it can still recover)", cost=81.0),
@@ -265,6 +270,7 @@ ACTIVATIONS: Vocabulary[Activation] = Vocabulary(
                    units_doc="h < 0.005 or h > 0.995 on every sample: sigmoid' < 0.005 "
                    "(1.99% of its maximum 1/4) everywhere", cost=236.0),
         Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0,
+                   kinks=(0.0,),
                    units_doc="z <= 0 keeps a gradient alpha exp(z) > 0; no flat region",
                    cost=218.0),
         Activation("gelu", 6, "z Phi(z), the exact erf form (PyTorch's default)",

@@ -6,12 +6,14 @@ parameters, on XOR, two spirals and the composed 1-D regression target sin(sin(s
 not exceed the budget; two budgets. Adam lr 0.005, full batch, 3000 epochs, He init.
 
 Part B: the number of linear regions of ReLU networks over a 2-D input box, counted as distinct
-activation patterns (signs of every hidden pre-activation) on a 400 x 400 grid, at
-initialisation and after training on the spirals, against depth and width. A grid count is a
-lower bound (a region no grid point falls in is missed). With zero biases a ReLU network is
-positively homogeneous, so all its regions are cones through the origin; the count is therefore
-also made with random biases (``meanfield``: weights N(0, 2 / fan_in) as He, biases
-N(0, 0.05)).
+activation patterns (signs of every hidden pre-activation) on a 400 x 400 grid
+(``fastdepth.analysis.grid_regions``), and exactly along the box's diagonal
+(``fastdepth.analysis.segment_regions``), at initialisation and after training on the spirals,
+against depth and width. A grid count is a lower bound (a region no grid point falls in is
+missed); how far it is from converged is measured on the largest nets at 200 ... 2000 points
+per axis. With zero biases a ReLU network is positively homogeneous, so all its regions are
+cones through the origin; the count is therefore also made with random biases (``meanfield``:
+weights N(0, 2 / fan_in) as He, biases N(0, 0.05)).
 
     python experiments/07_depth_vs_width/main.py            # full study
     python experiments/07_depth_vs_width/main.py --quick    # smoke test
@@ -32,7 +34,6 @@ from _common import (  # noqa: E402
     Clock,
     ci_table,
     depth_color,
-    grid_points,
     out_dir,
     parse_args,
     plt,
@@ -43,6 +44,14 @@ from _common import (  # noqa: E402
 
 import fastdepth as fd  # noqa: E402
 from fastdepth import datasets  # noqa: E402
+from fastdepth.analysis import (  # noqa: E402
+    Network,
+    grid_regions,
+    n_params,
+    segment_regions,
+    width_for,
+)
+from fastdepth.analysis.figures import region_maps  # noqa: E402
 
 TRAIN = dict(
     n_train=500,
@@ -74,6 +83,7 @@ def settings(quick: bool) -> dict:
             r_seeds=1,
             r_epochs=50,
             grid=60,
+            convergence=(30, 60),
         )
     return dict(
         budgets=[250, 1000],
@@ -85,36 +95,11 @@ def settings(quick: bool) -> dict:
         r_seeds=3,
         r_epochs=2000,
         grid=400,
+        convergence=CONVERGENCE,
     )
 
 
-def n_params(n_in: int, depth: int, width: int) -> int:
-    return fd.kernels.Layout(n_in, [width] * depth).n_params
-
-
-def width_for(n_in: int, depth: int, budget: int) -> int:
-    """Largest width whose network has at most ``budget`` parameters."""
-    w = 1
-    while n_params(n_in, depth, w + 1) <= budget:
-        w += 1
-    return w
-
-
-# ---------------------------------------------------------------- part B helpers
-
-
-def count_regions(params, cfg, pts: np.ndarray, return_ids: bool = False):
-    """Distinct activation patterns of the hidden units over the points ``pts`` (n, 2)."""
-    layout = cfg.layout()
-    P = layout.pack(params)
-    Z, _ = fd.kernels.forward(P, layout, np.ascontiguousarray(pts.T), cfg.activation)
-    hidden = sum(cfg.hidden_widths)
-    bits = np.packbits(Z[:hidden] > 0, axis=0)  # (ceil(hidden / 8), n)
-    rows = np.ascontiguousarray(bits.T).view(np.dtype((np.void, bits.shape[0]))).ravel()
-    if return_ids:
-        _, ids = np.unique(rows, return_inverse=True)
-        return ids
-    return int(np.unique(rows).size)
+CONVERGENCE = (200, 400, 1000, 2000)  # grid resolutions of the convergence check
 
 
 def fig_budget(runs: pd.DataFrame, budgets, depths) -> plt.Figure:
@@ -186,24 +171,32 @@ def fig_regions(rt: pd.DataFrame, depths, widths) -> plt.Figure:
 
 
 def fig_regions_vs_neurons(rr: pd.DataFrame) -> plt.Figure:
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.2), sharey=True)
-    for ax, (init, _, _) in zip(axes, INITS, strict=True):
-        for d in sorted(rr.depth.unique()):
-            t = rr[(rr.init == init) & (rr.depth == d)]
-            ax.scatter(
-                t.neurons, t.regions_init, s=14, facecolors="none", edgecolors=depth_color(d)
-            )
-            ax.scatter(t.neurons, t.regions_end, s=14, color=depth_color(d), label=f"depth {d}")
-        n = np.array(sorted(rr.neurons.unique()), dtype=float)
-        t = rr[rr.init == init]
-        c = np.exp(np.mean(np.log(t.regions_end) - 2 * np.log(t.neurons)))
-        ax.plot(n, c * n**2, "k:", lw=1, label=r"$\propto N^2$")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("hidden neurons N (depth x width)")
-        ax.set_title(INIT_LABEL[init], fontsize=8.5)
-    axes[0].set_ylabel("linear regions on the grid")
-    axes[1].legend(fontsize=7)
+    """Top: grid counts in the box against N (with N^2); bottom: exact counts along the
+    diagonal (with N)."""
+    fig, axes = plt.subplots(2, 2, figsize=(8.4, 5.8), sharey="row", sharex=True)
+    n = np.array(sorted(rr.neurons.unique()), dtype=float)
+    for row, (pre, power, what) in enumerate(
+        (("regions", 2, "linear regions on the 400 x 400 grid"),
+         ("line", 1, "regions along the diagonal (exact)"))
+    ):  # fmt: skip
+        for ax, (init, _, _) in zip(axes[row], INITS, strict=True):
+            for d in sorted(rr.depth.unique()):
+                t = rr[(rr.init == init) & (rr.depth == d)]
+                ax.scatter(t.neurons, t[f"{pre}_init"], s=14, facecolors="none",
+                           edgecolors=depth_color(d))  # fmt: skip
+                ax.scatter(t.neurons, t[f"{pre}_end"], s=14, color=depth_color(d),
+                           label=f"depth {d}")  # fmt: skip
+            t = rr[rr.init == init]
+            c = np.exp(np.mean(np.log(t[f"{pre}_end"]) - power * np.log(t.neurons)))
+            ax.plot(n, c * n**power, "k:", lw=1, label=rf"$\propto N^{power}$")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            if row == 0:
+                ax.set_title(INIT_LABEL[init], fontsize=8.5)
+            else:
+                ax.set_xlabel("hidden neurons N (depth x width)")
+        axes[row, 0].set_ylabel(what, fontsize=8)
+        axes[row, 1].legend(fontsize=6.5)
     fig.suptitle(
         "Regions against the number of neurons (hollow: init, filled: trained)", fontsize=9.5
     )
@@ -211,35 +204,29 @@ def fig_regions_vs_neurons(rr: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def fig_region_maps(examples, n: int) -> plt.Figure:
-    fig, axes = plt.subplots(2, len(examples), figsize=(2.3 * len(examples), 4.8))
-    axes = np.atleast_2d(axes.T).T if axes.ndim == 1 else axes
-    rng = np.random.default_rng(0)
-    for j, (r, box) in enumerate(examples):
-        for i, (params, when) in enumerate(
-            ((r.initial_params, "init"), (r.final_params, "trained"))
-        ):
-            xs, ys, pts = grid_points(box, n)
-            ids = count_regions(params, r.config, pts, return_ids=True)
-            colors = rng.uniform(0.25, 1.0, (ids.max() + 1, 3))
-            ax = axes[i, j]
-            ax.imshow(
-                colors[ids].reshape(n, n, 3), origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1])
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
+def fig_region_maps(examples, box: np.ndarray, n: int):
+    """Region maps of the example nets (columns) at init and trained (rows), with the exact
+    breakpoints along the diagonal on top."""
+    maps, segs, titles = [], [], []
+    for which in ("initial", "final"):
+        for r in examples:
+            net = Network.from_run(r, which)
+            maps.append(grid_regions(net, box, n))
+            segs.append(segment_regions(net, box[:, 0], box[:, 1]))
             c = r.config
-            ax.set_title(
-                f"depth {c.depth}, width {c.width}, {when}\n{ids.max() + 1} regions", fontsize=7.5
+            titles.append(
+                f"depth {c.depth}, width {c.width}, {'init' if which == 'initial' else 'trained'}"
+                f"\n{maps[-1].count} regions, {segs[-1].count} on the diagonal"
             )
-    fig.suptitle(
-        "Linear regions (random colour per activation pattern, 300 x 300 grid)\n"
-        "same number of neurons, He-variance weights, biases N(0, 0.05)",
-        fontsize=9.5,
+    return region_maps(
+        maps,
+        segments=segs,
+        titles=titles,
+        ncols=len(examples),
+        suptitle=f"Linear regions: a random colour per activation\npattern on a {n} x {n} grid, "
+        "dots: exact\nbreakpoints on the diagonal; 32 neurons each,\nbiases N(0, 0.05)",
+        panel=2.8,
     )
-    fig.tight_layout()
-    return fig
 
 
 def main(argv=None) -> None:
@@ -276,7 +263,7 @@ def main(argv=None) -> None:
                 budget=b,
                 depth=c.depth,
                 width=c.width,
-                params=c.layout().n_params,
+                params=n_params(c.n_in, c.hidden_widths),
                 seed=c.seed,
                 diverged=s["diverged"],
                 final_train_acc=s["final_train_acc"],
@@ -308,10 +295,11 @@ def main(argv=None) -> None:
     rres = fd.train_many(rgrid, threads=args.threads)
     clock.lap(f"region nets: {len(rgrid)} runs")
     box = datasets.bounding_box("spirals")
-    _, _, pts = grid_points(box, cfg["grid"])
+    lo, hi = box[:, 0], box[:, 1]  # the diagonal, counted exactly
     rrows = []
     for r in rres:
         c = r.config
+        init, end = Network.from_run(r, "initial"), Network.from_run(r, "final")
         rrows.append(
             dict(
                 init=c.init,
@@ -319,8 +307,10 @@ def main(argv=None) -> None:
                 width=c.width,
                 seed=c.seed,
                 neurons=c.depth * c.width,
-                regions_init=count_regions(r.initial_params, c, pts),
-                regions_end=count_regions(r.final_params, c, pts),
+                regions_init=grid_regions(init, box, cfg["grid"]).count,
+                regions_end=grid_regions(end, box, cfg["grid"]).count,
+                line_init=segment_regions(init, lo, hi).count,
+                line_end=segment_regions(end, lo, hi).count,
                 final_train_acc=r.summary["final_train_acc"],
             )
         )
@@ -328,8 +318,8 @@ def main(argv=None) -> None:
     rr.to_csv(out / "runs_regions.csv", index=False, float_format="%.6g")
     fits = []
     for init, t in rr.groupby("init"):
-        for col in ("regions_init", "regions_end"):
-            slope = np.polyfit(np.log(t.neurons), np.log(t[col]), 1)[0]
+        for col in ("regions_init", "regions_end", "line_init", "line_end"):
+            slope = round(np.polyfit(np.log(t.neurons), np.log(t[col]), 1)[0], 12) + 0.0
             fits.append(dict(init=init, counted=col, slope_log_regions_vs_log_neurons=slope))
     fits = pd.DataFrame(fits)
     rt = (
@@ -337,6 +327,8 @@ def main(argv=None) -> None:
         .agg(
             regions_init=("regions_init", "mean"),
             regions_end=("regions_end", "mean"),
+            line_init=("line_init", "mean"),
+            line_end=("line_end", "mean"),
             train_acc=("final_train_acc", "mean"),
             n=("seed", "size"),
         )
@@ -347,7 +339,7 @@ def main(argv=None) -> None:
     same = [(d, w) for d in cfg["r_depths"] for w in cfg["r_widths"] if d > 1 and d * w == wmax]
     pick = [(1, wmax), max(same) if same else (max(cfg["r_depths"]), min(cfg["r_widths"]))]
     examples = [
-        (r, box)
+        r
         for d, w in pick
         for r in rres
         if r.config.init == "meanfield"
@@ -355,11 +347,23 @@ def main(argv=None) -> None:
         and r.config.width == w
         and r.config.seed == 0
     ]
+    # how far the grid count is from converged: the largest deep and shallow nets, seed 0
+    conv = []
+    for r in rres:
+        c = r.config
+        if c.seed == 0 and c.width == wmax and c.depth in (1, max(cfg["r_depths"])):
+            for which in ("initial", "final"):
+                net = Network.from_run(r, which)
+                row = dict(init=c.init, depth=c.depth, width=c.width, when=which)
+                for n in cfg["convergence"]:
+                    row[f"grid_{n}"] = grid_regions(net, box, n).count
+                conv.append(row)
+    conv = pd.DataFrame(conv)
     del rres
     clock.lap("region counts")
     save(fig_regions(rt, cfg["r_depths"], cfg["r_widths"]), out, "fig_linear_regions")
     save(fig_regions_vs_neurons(rr), out, "fig_regions_vs_neurons")
-    save(fig_region_maps(examples, min(cfg["grid"], 300)), out, "fig_region_maps")
+    save(fig_region_maps(examples, box, min(cfg["grid"], 300)), out, "fig_region_maps")
     clock.lap("figures")
 
     summary = {
@@ -369,6 +373,7 @@ def main(argv=None) -> None:
         "equal_budget": at.to_dict(orient="records"),
         "linear_regions": rt.to_dict(orient="records"),
         "regions_power_law": fits.to_dict(orient="records"),
+        "grid_convergence": conv.to_dict(orient="records"),
         "wall_seconds": {**clock.stages, "total": clock.total},
     }
     write_summary(
@@ -380,6 +385,7 @@ def main(argv=None) -> None:
             ),
             "B. Linear regions on the grid (mean over seeds)": rt,
             "B. Power law: slope of log(regions) against log(hidden neurons), all runs": fits,
+            "B. Grid count against resolution (seed 0, biggest nets)": conv,
         },
     )
     print(f"done in {clock.total:.1f} s -> {out}")

@@ -6,7 +6,8 @@ Tanh networks with weights W ~ N(0, sigma_w^2 / fan_in) and biases b ~ N(0, sigm
 Part A (initialisation only): the per-layer growth factor of the back-propagated signal
 ||dL/dz_k|| against sigma_w^2, measured at widths 16 and 64 and compared with the mean-field
 prediction sqrt(chi_1), chi_1 = sigma_w^2 E[tanh'(sqrt(q*) z)^2] at the fixed point q* of the
-length map. chi_1 = 1 is the edge of chaos.
+length map. chi_1 = 1 is the edge of chaos. The theory is ``fastdepth.theory`` (q*, chi_1,
+c*, xi_c and the critical sigma_w^2, by quadrature).
 
 Part B (training): a trainability map over (sigma_w^2, depth): final training accuracy on the
 circle data after a fixed budget of full-batch SGD with momentum, with the theory's trainable
@@ -18,7 +19,6 @@ depth 6 xi_c drawn on top (xi_c = -1 / ln chi_c, the correlation depth scale).
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -38,9 +38,11 @@ from _common import (  # noqa: E402
 )
 
 import fastdepth as fd  # noqa: E402
+from fastdepth import theory  # noqa: E402
 
 SB2 = 0.05
-BASE = dict(dataset="circle", activation="tanh", init="meanfield", sigma_b2=SB2, loss="bce")
+ACT = "tanh"
+BASE = dict(dataset="circle", activation=ACT, init="meanfield", sigma_b2=SB2, loss="bce")
 TRAIN = dict(
     n_train=300,
     n_test=300,
@@ -53,63 +55,6 @@ TRAIN = dict(
 )
 SW2_LABEL = rf"$\sigma_w^2$  ($\sigma_b^2$ = {SB2:g})"
 FIT_SKIP = 4  # layers next to the input / output left out of the slope fit (transients)
-
-# ---------------------------------------------------------------- mean-field theory (tanh)
-_GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(81)  # probabilists' Gauss-Hermite
-_GH_W = _GH_W / _GH_W.sum()
-
-
-def _e1(f) -> float:
-    """E[f(z)], z ~ N(0, 1)."""
-    return float(np.sum(_GH_W * f(_GH_X)))
-
-
-_Z1, _Z2 = np.meshgrid(_GH_X, _GH_X, indexing="ij")
-_W2 = np.outer(_GH_W, _GH_W)
-
-
-def _e2(f, c: float) -> float:
-    """E[f(u1, u2)] for standard normals u1, u2 with correlation c."""
-    return float(np.sum(_W2 * f(_Z1, c * _Z1 + np.sqrt(max(1.0 - c * c, 0.0)) * _Z2)))
-
-
-def dtanh(x):
-    return 1.0 / np.cosh(x) ** 2
-
-
-@functools.cache
-def q_star(sw2: float, sb2: float, q0: float = 1.0) -> float:
-    q = q0
-    for _ in range(1000):
-        s = np.sqrt(q)
-        q_new = sw2 * _e1(lambda z, s=s: np.tanh(s * z) ** 2) + sb2
-        if abs(q_new - q) < 1e-12:
-            return q_new
-        q = q_new
-    return q
-
-
-@functools.cache
-def chi_1(sw2: float, sb2: float) -> float:
-    """Per-layer growth of E||dL/dz||^2 at the fixed point."""
-    q = q_star(sw2, sb2)
-    return sw2 * _e1(lambda z: dtanh(np.sqrt(q) * z) ** 2)
-
-
-@functools.cache
-def xi_c(sw2: float, sb2: float) -> float:
-    """Depth scale of input correlations: -1 / ln chi_c at the correlation fixed point c*."""
-    q = q_star(sw2, sb2)
-    s = np.sqrt(q)
-    c = 0.5
-    for _ in range(1000):
-        c_new = min((sw2 * _e2(lambda a, b: np.tanh(s * a) * np.tanh(s * b), c) + sb2) / q, 1.0)
-        if abs(c_new - c) < 1e-10:
-            break
-        c = c_new
-    chi_c = sw2 * _e2(lambda a, b: dtanh(s * a) * dtanh(s * b), c)
-    return -1.0 / np.log(chi_c) if chi_c < 1 else np.inf
-
 
 # ---------------------------------------------------------------- experiment
 
@@ -125,6 +70,7 @@ def settings(quick: bool) -> dict:
             b_depths=[4, 8],
             b_seeds=1,
             epochs=50,
+            n_fine=12,
         )
     return dict(
         sw2=[round(v, 3) for v in np.linspace(0.5, 4.0, 15)],
@@ -135,6 +81,7 @@ def settings(quick: bool) -> dict:
         b_depths=[4, 8, 16, 32, 64],
         b_seeds=2,
         epochs=1000,
+        n_fine=80,
     )
 
 
@@ -161,7 +108,7 @@ def slope_table(results, depth: int) -> pd.DataFrame:
     t = g.agg(lambda v: float(np.exp(np.nanmean(np.log(v))))).rename("growth_geomean")
     t = pd.concat([t, g.quantile(0.1).rename("q10"), g.quantile(0.9).rename("q90")], axis=1)
     t = t.reset_index()
-    t["theory_sqrt_chi1"] = [np.sqrt(chi_1(v, SB2)) for v in t.sigma_w2]
+    t["theory_sqrt_chi1"] = [np.sqrt(theory.chi_1(ACT, v, SB2)) for v in t.sigma_w2]
     return t
 
 
@@ -171,7 +118,7 @@ def fig_growth(table: pd.DataFrame, profiles: dict, widths, sw2_show) -> plt.Fig
     grid = np.linspace(min(table.sigma_w2), max(table.sigma_w2), 200)
     ax.plot(
         grid,
-        [np.sqrt(chi_1(v, SB2)) for v in grid],
+        [np.sqrt(theory.chi_1(ACT, v, SB2)) for v in grid],
         "k-",
         lw=1,
         label=r"mean field $\sqrt{\chi_1}$",
@@ -213,7 +160,7 @@ def fig_growth(table: pd.DataFrame, profiles: dict, widths, sw2_show) -> plt.Fig
     return fig
 
 
-def fig_map(tm: pd.DataFrame, sw2s, depths) -> plt.Figure:
+def fig_map(tm: pd.DataFrame, sw2s, depths, n_fine: int) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
     m = tm.pivot(index="depth", columns="sigma_w2", values="train_acc").reindex(
         index=depths, columns=sw2s
@@ -232,8 +179,8 @@ def fig_map(tm: pd.DataFrame, sw2s, depths) -> plt.Figure:
             b, a, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.8 else "k"
         )
     # 6 xi_c on the same axes: depth index is log2-spaced, sigma index is categorical
-    fine = np.linspace(min(sw2s), max(sw2s), 80)
-    xi6 = np.array([6 * xi_c(v, SB2) for v in fine])
+    fine = np.linspace(min(sw2s), max(sw2s), n_fine)
+    xi6 = np.array([6 * theory.xi_c(ACT, v, SB2) for v in fine])
     xpos = np.interp(fine, sw2s, np.arange(len(sw2s)))
     ypos = np.interp(
         np.log2(np.clip(xi6, 1, 2**12)),
@@ -319,26 +266,24 @@ def main(argv=None) -> None:
         )
         .reset_index()
     )
-    save(fig_map(tm, cfg["b_sw2"], cfg["b_depths"]), out, "fig_trainability_map")
+    save(fig_map(tm, cfg["b_sw2"], cfg["b_depths"], cfg["n_fine"]), out, "fig_trainability_map")
     clock.lap("figures")
 
-    theory = pd.DataFrame(
+    mf = [theory.mean_field(ACT, v, SB2) for v in sorted(set(cfg["sw2"]) | set(cfg["b_sw2"]))]
+    theory_table = pd.DataFrame(
         [
             dict(
-                sigma_w2=v,
-                q_star=q_star(v, SB2),
-                chi_1=chi_1(v, SB2),
-                xi_c=xi_c(v, SB2),
-                six_xi_c=6 * xi_c(v, SB2),
+                sigma_w2=m.sigma_w2,
+                q_star=m.q_star,
+                chi_1=m.chi_1,
+                c_star=m.c_star,
+                xi_c=m.xi_c,
+                six_xi_c=6 * m.xi_c,
             )
-            for v in sorted(set(cfg["sw2"]) | set(cfg["b_sw2"]))
+            for m in mf
         ]
     )
-    # critical sigma_w^2: chi_1 = 1, by bisection
-    lo, hi = 0.5, 4.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if chi_1(mid, SB2) < 1 else (lo, mid)
+    critical = theory.critical_sigma_w2(ACT, SB2)
     summary = {
         "study": "08 mean-field view",
         "quick": args.quick,
@@ -358,7 +303,7 @@ def main(argv=None) -> None:
                 "seeds": cfg["b_seeds"],
             },
         },
-        "critical_sigma_w2": round(lo, 4),
+        "critical_sigma_w2": round(critical, 4),
         "growth": growth.to_dict(orient="records"),
         "trainability": tm.to_dict(orient="records"),
         "wall_seconds": {**clock.stages, "total": clock.total},
@@ -367,7 +312,7 @@ def main(argv=None) -> None:
         out,
         summary,
         {
-            "Mean-field theory (tanh, sigma_b^2 = 0.05)": theory,
+            "Mean-field theory (tanh, sigma_b^2 = 0.05)": theory_table,
             "A. Per-layer growth of the backward signal at init (geometric mean, seeds)": growth,
             "B. Trainability: final accuracy, mean over seeds (diverged = 0.5)": tm,
         },

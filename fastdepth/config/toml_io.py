@@ -10,6 +10,7 @@ import json
 import math
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,11 +19,6 @@ import numpy as np
 from .errors import ConfigError
 from .run import NULLABLE
 from .values import is_int, is_real, is_seq
-
-try:  # Python 3.11+
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - python 3.10 (setup.cfg installs tomli)
-    import tomli as tomllib
 
 __all__ = ["GRID_KEYS", "dumps", "grid_parts", "none_to_null", "read"]
 

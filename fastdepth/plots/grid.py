@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..kernels.vocab import OPTIMIZERS
 from ..store import CONFIG_COLUMNS
 
 # Grid fields not worth a title (bookkeeping / defaults that do not change the experiment).
@@ -189,10 +190,10 @@ def relevant(key: str, fixed: Mapping[str, Any]) -> bool:
         return False
     if key == "dataset_params" and fmt_value(key, v) == "default params":
         return False
-    if key == "momentum" and fixed.get("optimizer") != "momentum":
-        return False
-    if key in ("beta1", "beta2") and fixed.get("optimizer") != "adam":
-        return False
+    hyper = {h for e in OPTIMIZERS.entries for h in e.hyper}
+    opt = fixed.get("optimizer")
+    if key in hyper and (opt not in OPTIMIZERS or key not in OPTIMIZERS.entry(opt).hyper):
+        return False  # a setting the fixed optimizer does not read
     if key in ("residual_block", "residual_init") and not fixed.get("residual"):
         return False
     if key == "residual" and not v:

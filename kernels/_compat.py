@@ -1,0 +1,283 @@
+"""Every use of a Numba or llvmlite internal in fastdepth, in one place.
+
+The compiled core leans on three things that are not stable public API, and this module
+is the only one that touches them:
+
+* **llvmlite's IR layer and its pointer model.** llvmlite up to 0.43 has typed pointers
+  only (``load`` and ``getelementptr`` take the element type from the pointer); 0.44
+  added ``load(..., typ=)`` and ``gep(..., source_etype=)`` for opaque pointers (forced
+  by ``LLVMLITE_ENABLE_OPAQUE_POINTERS=1`` on 0.44, by
+  ``LLVMLITE_ENABLE_IR_LAYER_TYPED_POINTERS=0`` from 0.45 on), and has announced that
+  opaque pointers become the only kind. :func:`load`, :func:`store`, :func:`load_at`,
+  :func:`store_at` and :func:`stack_slot` always take the element type explicitly and
+  pass it on where llvmlite accepts it; where a pointer still carries a pointee they
+  check that it is the type the caller named, so the explicit types are verified on
+  every version. ``_vec.py`` touches pointers only through them.
+* **Numba's intrinsic lowering context** (``context.make_array(...).data``,
+  ``context.cast``, ``context.get_value_type``) and the loop and entry-block alloca
+  idioms formerly borrowed from ``numba.core.cgutils`` (:func:`for_range` and
+  :func:`stack_slot` now build the same IR with public llvmlite calls):
+  :func:`vector_intrinsic` turns an IR emitter over named arguments into a Numba
+  ``@intrinsic``.
+* **Numba's private cache classes** (``numba.core.caching.CacheImpl._locator_classes``
+  and the three source-file locators, named ``_UserProvidedCacheLocator`` etc. in
+  Numba 0.60 and 0.61, without the underscore in 0.68): :func:`install_package_stamp`. Numba
+  stamps a cached function with its own source file only; fastdepth stamps every
+  kernel with :func:`toolchain` and a hash of the whole kernels package.
+  ``NUMBA_CACHE_LOCATOR_CLASSES`` (recent Numba) replaces the locator list and so
+  bypasses the stamp: do not set it for fastdepth.
+
+Tested (``.ci/run``) on the oldest and the newest release that ``setup.cfg`` allows:
+Numba 0.60.0 / llvmlite 0.43.0 (typed pointers only, no ``typ=``) and Numba 0.68.1 /
+llvmlite 0.50.0, the latter also with opaque pointers forced in llvmlite's IR layer.
+``tests/test_vec_ir.py`` also builds the kernels' IR over genuinely opaque pointers and
+runs it without Numba.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import llvmlite
+import numba
+from llvmlite import ir
+from numba import types
+from numba.core import caching as _caching
+from numba.extending import intrinsic
+
+# --- llvmlite's IR layer: explicit element types everywhere ----------------------------
+
+_LOAD_TAKES_TYPE = "typ" in inspect.signature(ir.IRBuilder.load).parameters
+_GEP_TAKES_TYPE = "source_etype" in inspect.signature(ir.IRBuilder.gep).parameters
+
+
+def typed_pointers() -> bool:
+    """Whether llvmlite's IR layer prints typed pointers (``double*``) rather than ``ptr``."""
+    if hasattr(llvmlite, "ir_layer_typed_pointers_enabled"):  # llvmlite >= 0.45
+        return bool(llvmlite.ir_layer_typed_pointers_enabled)
+    return not getattr(llvmlite, "opaque_pointers_enabled", False)  # 0.44; before: typed only
+
+
+def opaque_pointer_env() -> dict[str, str] | None:
+    """Environment that makes this llvmlite's IR layer print opaque pointers, if it can."""
+    version = tuple(int(x) for x in llvmlite.__version__.split(".")[:2])
+    if version >= (0, 45):
+        return {"LLVMLITE_ENABLE_IR_LAYER_TYPED_POINTERS": "0"}
+    if version >= (0, 44):
+        return {"LLVMLITE_ENABLE_OPAQUE_POINTERS": "1"}
+    return None  # typed pointers only
+
+
+def _check_pointee(ptr: ir.Value, typ: ir.Type) -> None:
+    # Typed pointers (every llvmlite up to now) still know their pointee, also when
+    # printed as ``ptr``: a wrong explicit type is caught here, not on the day the
+    # pointee goes away. Opaque pointers have none and pass.
+    pointee = getattr(ptr.type, "pointee", None)
+    if pointee is not None and pointee != typ:
+        raise TypeError(f"pointer to {pointee} used as a pointer to {typ}")
+
+
+def load(builder: ir.IRBuilder, typ: ir.Type, ptr: ir.Value, align: int | None = None):
+    """``load typ, ptr``."""
+    _check_pointee(ptr, typ)
+    if _LOAD_TAKES_TYPE:
+        return builder.load(ptr, align=align, typ=typ)
+    return builder.load(ptr, align=align)
+
+
+def store(builder: ir.IRBuilder, value: ir.Value, ptr: ir.Value, align: int | None = None):
+    """``store value, ptr`` (the element type is ``value``'s)."""
+    _check_pointee(ptr, value.type)
+    return builder.store(value, ptr, align=align)
+
+
+def _element(builder: ir.IRBuilder, etype: ir.Type, base: ir.Value, idx: ir.Value):
+    """Pointer to ``base[idx]``, ``base`` pointing to elements of type ``etype``."""
+    _check_pointee(base, etype)
+    if _GEP_TAKES_TYPE:
+        return builder.gep(base, [idx], inbounds=True, source_etype=etype)
+    return builder.gep(base, [idx], inbounds=True)
+
+
+def _pointer_to(builder: ir.IRBuilder, ptr: ir.Value, typ: ir.Type) -> ir.Value:
+    """``ptr`` as a pointer to ``typ``: a bitcast for typed pointers, itself if opaque."""
+    if getattr(ptr.type, "pointee", typ) == typ:
+        return ptr
+    return builder.bitcast(ptr, typ.as_pointer())
+
+
+def _scalar(typ: ir.Type) -> ir.Type:
+    return typ.element if isinstance(typ, ir.VectorType) else typ
+
+
+def load_at(builder: ir.IRBuilder, typ: ir.Type, base: ir.Value, idx: ir.Value, align: int):
+    """A ``typ`` (scalar, or vector of ``base``'s elements) read from ``base[idx]``."""
+    ptr = _element(builder, _scalar(typ), base, idx)
+    return load(builder, typ, _pointer_to(builder, ptr, typ), align)
+
+
+def store_at(builder: ir.IRBuilder, value: ir.Value, base: ir.Value, idx: ir.Value, align: int):
+    """``value`` (scalar, or vector of ``base``'s elements) written from ``base[idx]`` on."""
+    ptr = _element(builder, _scalar(value.type), base, idx)
+    return store(builder, value, _pointer_to(builder, ptr, value.type), align)
+
+
+def stack_slot(builder: ir.IRBuilder, typ: ir.Type) -> ir.Value:
+    """A zero-initialised ``alloca typ`` in the entry block (as ``cgutils.alloca_once``)."""
+    with builder.goto_entry_block():
+        ptr = builder.alloca(typ)
+        store(builder, ir.Constant(typ, None), ptr)
+    return ptr
+
+
+@contextlib.contextmanager
+def for_range(builder: ir.IRBuilder, count: ir.Value) -> Iterator[ir.Value]:
+    """``for i in range(count)``; yields ``i`` (the IR of ``cgutils.for_range``)."""
+    bbcond = builder.append_basic_block("for.cond")
+    bbbody = builder.append_basic_block("for.body")
+    bbend = builder.append_basic_block("for.end")
+    bbstart = builder.basic_block
+    builder.branch(bbcond)
+    with builder.goto_block(bbcond):
+        index = builder.phi(count.type, name="loop.index")
+        builder.cbranch(builder.icmp_signed("<", index, count), bbbody, bbend)
+    with builder.goto_block(bbbody):
+        yield index
+        bbbody = builder.basic_block  # the body may have opened blocks of its own
+        incr = builder.add(index, ir.Constant(count.type, 1), flags=["nsw"])
+        if not builder.block.is_terminated:
+            builder.branch(bbcond)
+    index.add_incoming(ir.Constant(count.type, 0), bbstart)
+    index.add_incoming(incr, bbbody)
+    builder.position_at_end(bbend)
+
+
+def declare(module: ir.Module, fnty: ir.FunctionType, name: str) -> ir.Function:
+    """The function ``name`` of ``module``, declared with ``fnty`` if it is not there yet."""
+    fn = module.globals.get(name)
+    return ir.Function(module, fnty, name) if fn is None else fn
+
+
+# --- Numba's intrinsic lowering --------------------------------------------------------
+
+Emitter = Callable[[ir.IRBuilder, ir.Type, dict], None]
+
+
+def _contig_1d(t) -> bool:
+    return isinstance(t, types.Array) and t.ndim == 1 and t.layout in "CF"
+
+
+def vector_intrinsic(name: str, params: Sequence[str], arrays: Sequence[str], emit: Emitter):
+    """A Numba ``@intrinsic`` ``name(*params) -> None`` whose body ``emit`` writes.
+
+    Parameters
+    ----------
+    name : str
+        Name of the intrinsic (shows in Numba's typing errors).
+    params : sequence of str
+        Argument names, in call order.
+    arrays : sequence of str
+        The names in ``params`` that are contiguous 1-d float arrays, all of one dtype;
+        every other argument must be an integer.
+    emit : callable
+        ``emit(builder, fty, args)`` writes the body: ``fty`` is the arrays' LLVM float
+        type and ``args`` maps every name to an LLVM value, each array to a pointer to
+        its first element and each integer to an ``i64``. It uses public llvmlite and
+        the pointer helpers of this module only, so it runs without Numba too.
+    """
+    params, arrays = tuple(params), frozenset(arrays)
+    if not arrays <= set(params):
+        raise ValueError(f"{name}: arrays {sorted(arrays - set(params))} are not parameters")
+
+    pysig = inspect.Signature(
+        [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD) for k in params]
+    )
+
+    def typer(typingctx, *argtys, **kwtys):
+        try:
+            named = pysig.bind(*argtys, **kwtys).arguments
+        except TypeError:
+            return None
+        argtys = tuple(named[k] for k in params)
+        if not all(_contig_1d(named[k]) for k in arrays):
+            return None
+        dtypes = {named[k].dtype for k in arrays}
+        if len(dtypes) != 1 or not isinstance(next(iter(dtypes)), types.Float):
+            return None
+        if not all(isinstance(t, types.Integer) for k, t in named.items() if k not in arrays):
+            return None
+
+        def codegen(context, builder, signature, args):
+            values = {}
+            for k, ty, v in zip(params, signature.args, args, strict=True):
+                if k in arrays:
+                    values[k] = context.make_array(ty)(context, builder, v).data
+                else:
+                    values[k] = context.cast(builder, v, ty, types.int64)
+            emit(builder, context.get_value_type(next(iter(dtypes))), values)
+            return context.get_dummy_value()
+
+        return types.void(*argtys), codegen
+
+    # Numba reads the argument names from the typing function's signature.
+    typingctx = inspect.Parameter("typingctx", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    typer.__signature__ = pysig.replace(parameters=[typingctx, *pysig.parameters.values()])
+    typer.__name__ = typer.__qualname__ = name
+    return intrinsic(typer)
+
+
+# --- Numba's on-disk cache -------------------------------------------------------------
+
+
+def toolchain() -> str:
+    """The compiler stack the machine code depends on: Numba, llvmlite, the pointer mode."""
+    ptrs = "typed" if typed_pointers() else "opaque"
+    return f"numba {numba.__version__} llvmlite {llvmlite.__version__} {ptrs} pointers"
+
+
+def _cache_class(name: str) -> type:
+    for attr in (name, "_" + name):  # older Numba names them with a leading underscore
+        cls = getattr(_caching, attr, None)
+        if cls is not None:
+            return cls
+    raise ImportError(f"numba.core.caching has no {name}: this Numba {numba.__version__} is "
+                      "not one fastdepth supports (see setup.cfg)")  # fmt: skip
+
+
+_LOCATORS = ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator")
+
+
+class PackageStamped:
+    """Locator mixin: only for files of one package; stamp = that package's stamp.
+
+    Subclasses set ``directory`` (the package) and ``stamp``.
+    """
+
+    directory: str
+    stamp: str
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.dirname(os.path.realpath(py_file)) != cls.directory:
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return self.stamp
+
+
+def install_package_stamp(directory: str, stamp: str) -> None:
+    """Make Numba stamp the cache of every function of ``directory`` with ``stamp``.
+
+    Idempotent: a second call for the same directory changes nothing.
+    """
+    classes = _caching.CacheImpl._locator_classes
+    directory = os.path.realpath(directory)
+    if any(issubclass(c, PackageStamped) and c.directory == directory for c in classes):
+        return
+    attrs = {"directory": directory, "stamp": stamp}
+    classes[:0] = [type(f"Stamped{name}", (PackageStamped, _cache_class(name)), attrs)
+                   for name in _LOCATORS]  # fmt: skip

@@ -1,0 +1,100 @@
+"""Numba's and llvmlite's internals are used in one module, and its cache hook holds on this Numba.
+
+``kernels/_compat.py`` is the only file that may reach into ``numba.core`` or build
+pointer instructions; ``.ci/run`` runs this suite on the oldest and the newest Numba
+that ``setup.cfg`` allows, so every use below is exercised on both.
+"""
+
+from __future__ import annotations
+
+import configparser
+import pathlib
+import re
+
+import llvmlite
+import numba
+import pytest
+from fastdepth.kernels import _compat, _jit, dense
+from numba.core import caching
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "kernels"
+
+
+def test_only_compat_reaches_into_numba_internals():
+    internal = re.compile(r"numba\.core|cgutils|\bcaching\b|_locator_classes|numba\.np\.|"
+                          r"builder\.(load|store|gep|alloca)\(")  # fmt: skip
+    for path in sorted(KERNELS.glob("*.py")):
+        if path.name == "_compat.py":
+            continue
+        lines = path.read_text().splitlines()
+        code = "\n".join(s for s in lines if not s.lstrip().startswith("#"))
+        hits = [m.group(0) for m in internal.finditer(code)]
+        assert not hits, (
+            f"{path.name} uses Numba/llvmlite internals {hits}: move them to _compat.py"
+        )
+
+
+def _bounds(requirement: str) -> tuple[str, str]:
+    m = re.fullmatch(r"\s*(\w+)\s*>=\s*([\d.]+)\s*,\s*<\s*([\d.]+)\s*", requirement)
+    assert m, f"{requirement!r} is not 'name>=oldest,<next'"
+    return m.group(2), m.group(3)
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+def test_installed_numba_and_llvmlite_are_in_the_range_setup_cfg_allows():
+    # The range is the one .ci/run tests; an install outside it is not supported.
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    reqs = {re.split(r"[<>=!~ ;]", r.strip())[0]: r.strip()
+            for r in cfg["options"]["install_requires"].strip().splitlines()}  # fmt: skip
+    for name, mod in (("numba", numba), ("llvmlite", llvmlite)):
+        lo, hi = _bounds(reqs[name])
+        assert _version(lo) <= _version(mod.__version__) < _version(hi), (name, mod.__version__)
+
+
+def test_the_cache_hook_finds_numbas_locators_and_installs_once():
+    for name in _compat._LOCATORS:
+        assert issubclass(_compat._cache_class(name), caching._CacheLocator)
+    stamped = [c for c in caching.CacheImpl._locator_classes
+               if issubclass(c, _compat.PackageStamped)]  # fmt: skip
+    assert len(stamped) == len(_compat._LOCATORS)
+    before = list(caching.CacheImpl._locator_classes)
+    _compat.install_package_stamp(str(KERNELS), "other")  # idempotent: nothing changes
+    assert caching.CacheImpl._locator_classes == before
+    assert [c.stamp for c in stamped] == [_jit.package_stamp()] * len(stamped)
+
+
+def test_a_kernel_cache_is_stamped_and_a_users_is_not(tmp_path):
+    dense.unit_offset  # noqa: B018 - a compiled, cached kernel
+    assert isinstance(dense.affine._cache._impl._locator, _compat.PackageStamped)
+    user = tmp_path / "user_mod.py"
+    user.write_text("def f(x):\n    return x + 1\n")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("user_mod", user)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    f = numba.njit(cache=True)(mod.f)
+    assert f(1) == 2
+    assert not isinstance(f._cache._impl._locator, _compat.PackageStamped)
+
+
+def test_the_stamp_changes_with_numba_llvmlite_and_the_pointer_mode(monkeypatch):
+    base = _jit.package_stamp()
+    assert f"numba {numba.__version__}" in _compat.toolchain()
+    assert f"llvmlite {llvmlite.__version__}" in _compat.toolchain()
+    monkeypatch.setattr(llvmlite, "__version__", llvmlite.__version__ + ".post1")
+    assert _jit.package_stamp() != base
+    monkeypatch.undo()
+    flipped = not _compat.typed_pointers()
+    monkeypatch.setattr(_compat, "typed_pointers", lambda: flipped)
+    assert _jit.package_stamp() != base
+
+
+def test_vector_intrinsic_rejects_arrays_that_are_not_parameters():
+    with pytest.raises(ValueError, match=r"\['P'\] are not parameters"):
+        _compat.vector_intrinsic("k", ("a", "b"), ["a", "P"], lambda *a: None)
