@@ -22,6 +22,18 @@ constant predictor (ln 2 for BCE on balanced classes). Healthy trained nets have
 spread of order 1 or more, so the bound sits far from both. It is judged from the outputs,
 not the dead fractions, so it holds for any activation and is not fooled by a dead layer
 that a residual skip bypasses. ``final_output_std`` is recorded beside it.
+
+**Sharpness** (runs with ``sharpness_every > 0``): ``lambda``, the top eigenvalue of the
+Hessian of the mean loss on the whole training set, measured every ``sharpness_every``
+steps and after the last (``docs/curvature.md``). ``sharpness_init`` is ``lambda_0`` (also
+recorded for ``lr_rule = 'sharpness'`` alone), ``sharpness_final`` the value after the
+last step (NaN for a run that did not finish), ``sharpness_max`` the largest finite one,
+and ``eos_fraction`` the share of the finite measurements at the *edge of stability*:
+``lambda >= 0.95 * 2 / eta_t`` (``1.9 / eta_t``), with ``eta_t`` the rate of that step
+(the schedule applied to the effective rate); for heavy-ball momentum ``beta`` the limit
+is ``(2 + 2 beta) / eta_t``. Undefined (NaN) for Adam, whose stability limit is that of
+its preconditioned Hessian. ``lr_effective`` is the rate the run used: ``lr``, or
+``lr / lambda_0`` for ``lr_rule = 'sharpness'`` (NaN when ``lambda_0`` was not positive).
 """
 
 from __future__ import annotations
@@ -31,6 +43,12 @@ import math
 import numpy as np
 
 from .kernels import telemetry as tm
+
+#: Share of the stability limit from which a sharpness measurement counts as at the edge
+#: of stability (``lambda >= 1.9 / lr`` for gradient descent).
+EOS_SHARE = 0.95
+SHARPNESS_KEYS = ("sharpness_init", "sharpness_final", "sharpness_max", "eos_fraction",
+                  "lr_effective")  # fmt: skip
 
 #: Output spread (std over the training inputs, relative to ``max(1, std(targets))``) at or
 #: below which a finished run counts as collapsed. See the module docstring.
@@ -107,9 +125,54 @@ def _unit_keys(prefix: str, init_fr: np.ndarray | None, end_fr: np.ndarray | Non
     }
 
 
+def sharpness_summary(steps: np.ndarray, block: np.ndarray, lr: float, lr_rule: str = "fixed",
+                      optimizer: str = "sgd", momentum: float = 0.0,
+                      schedule: str = "constant", n_steps: int = 1,
+                      every: int = 0) -> dict:  # fmt: skip
+    """The sharpness keys of a run's summary (see the module docstring).
+
+    Parameters
+    ----------
+    steps : ndarray, shape (n,), int64
+        The step of every row of ``block`` (``TelemetryLayout.sharpness_steps``).
+    block : ndarray, shape (n, 2 k + 1), float64
+        The run's sharpness block; column 0 the top eigenvalue (NaN rows not reached).
+    lr, lr_rule, optimizer, momentum, schedule, n_steps : the run's settings.
+    every : int
+        ``sharpness_every``: 0 gives only ``sharpness_init`` and ``lr_effective``.
+
+    Returns
+    -------
+    dict
+        :data:`SHARPNESS_KEYS`, plain floats.
+    """
+    lam = np.asarray(block, dtype=np.float64)[:, 0] if len(block) else np.empty(0)
+    lam0 = float(lam[0]) if lam.size else math.nan
+    eff = float(lr)
+    if lr_rule == "sharpness":
+        eff = lr / lam0 if math.isfinite(lam0) and lam0 > 0 else math.nan
+    out = dict.fromkeys(SHARPNESS_KEYS, math.nan)
+    out.update(sharpness_init=lam0, lr_effective=eff)
+    if every <= 0 or lam.size == 0:
+        return out
+    out["sharpness_final"] = float(lam[-1])
+    ok = np.isfinite(lam)
+    out["sharpness_max"] = float(np.max(lam[ok])) if ok.any() else math.nan
+    if optimizer in ("sgd", "momentum") and ok.any():
+        t = np.asarray(steps, dtype=np.float64)[ok]
+        rate = np.full(t.shape, eff)
+        if schedule == "cosine":
+            rate = eff * 0.5 * (1.0 + np.cos(math.pi * t / n_steps))
+        with np.errstate(divide="ignore"):  # a cosine schedule's last rate is 0: no limit
+            limit = (2.0 + 2.0 * (momentum if optimizer == "momentum" else 0.0)) / rate
+        out["eos_fraction"] = float(np.mean(lam[ok] >= EOS_SHARE * limit))
+    return out
+
+
 def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, status: str,
               div_step: int, output: np.ndarray | None = None,
-              target: np.ndarray | None = None, units: str = "dead") -> dict:  # fmt: skip
+              target: np.ndarray | None = None, units: str = "dead",
+              sharpness: dict | None = None) -> dict:  # fmt: skip
     """Scalar summary of one run from its telemetry blocks.
 
     Parameters
@@ -131,6 +194,8 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
     units : {'dead', 'saturated', 'none'}
         What the telemetry's unit-state slots hold: the activation's
         :attr:`~fastdepth.kernels.vocab.Activation.units`.
+    sharpness : dict, optional
+        :func:`sharpness_summary` of the run; without it its keys are NaN.
 
     Returns
     -------
@@ -184,6 +249,7 @@ def summarize(log: np.ndarray, ev: np.ndarray, init: np.ndarray, n_layers: int, 
         "final_output_std": out_std,
         "collapsed": collapsed,
         **_unit_keys("saturated", *(state if units == "saturated" else none), nh),
+        **{k: float((sharpness or {}).get(k, math.nan)) for k in SHARPNESS_KEYS},
     }
 
 

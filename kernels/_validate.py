@@ -181,14 +181,19 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
                 tel, tel_off, status, div_step):  # fmt: skip
     """Validate the packed inputs of ``train_batch`` (built by ``fastdepth.engine``)."""
     from .columns import (
+        F_SHARP_TOL,
         I_ACT,
         I_BATCH,
         I_DATA,
         I_EVAL,
         I_LOG,
         I_LOSS,
+        I_LR_RULE,
         I_OPT,
         I_SCHED,
+        I_SHARP,
+        I_SHARP_ITERS,
+        I_SHARP_K,
         I_SNAP,
         I_STEPS,
         N_DINFO,
@@ -196,7 +201,8 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
         N_ICFG,
     )
     from .settings import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
-    from .telemetry import telemetry_size
+    from .telemetry import MAX_SHARPNESS_K, telemetry_size
+    from .vocab import LR_RULES
 
     float_array("params", params, 1)
     dt = params.dtype
@@ -229,7 +235,8 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
     if t_off[0] != 0 or t_off[-1] != tables.shape[0] or np.any(np.diff(t_off) < 2):
         raise ValueError("t_off must rise from 0 to len(tables), >= 2 layers per network")
     ranges = {I_ACT: len(ACTIVATIONS), I_LOSS: len(LOSSES), I_OPT: len(OPTIMIZERS),
-              I_SCHED: len(SCHEDULES), I_DATA: dinfo.shape[0]}  # fmt: skip
+              I_SCHED: len(SCHEDULES), I_DATA: dinfo.shape[0],
+              I_LR_RULE: len(LR_RULES)}  # fmt: skip
     for col, hi in ranges.items():
         if np.any(icfg[:, col] < 0) or np.any(icfg[:, col] >= hi):
             raise ValueError(f"icfg column {col} holds a code outside [0, {hi})")
@@ -238,6 +245,16 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
             raise ValueError(f"icfg column {col} must be >= 1")
     if np.any(icfg[:, I_SNAP] < 0):
         raise ValueError(f"icfg column {I_SNAP} (snapshot_every) must be >= 0 (0 = off)")
+    if np.any(icfg[:, I_SHARP] < 0):
+        raise ValueError(f"icfg column {I_SHARP} (sharpness_every) must be >= 0 (0 = off)")
+    k_sharp = icfg[:, I_SHARP_K]
+    if np.any(k_sharp < 1) or np.any(k_sharp > MAX_SHARPNESS_K):
+        raise ValueError(f"icfg column {I_SHARP_K} (sharpness_k) must be in [1, "
+                         f"{MAX_SHARPNESS_K}]")  # fmt: skip
+    if np.any(icfg[:, I_SHARP_ITERS] < k_sharp):
+        raise ValueError(f"icfg column {I_SHARP_ITERS} (sharpness_iters) must be >= sharpness_k")
+    if np.any(fcfg[:, F_SHARP_TOL] < 0):
+        raise ValueError(f"fcfg column {F_SHARP_TOL} (sharpness_tol) must be >= 0")
     for k in range(nn):
         tab = tables[t_off[k] : t_off[k + 1]]
         d = icfg[k, I_DATA]
@@ -245,8 +262,10 @@ def check_batch(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr,
             raise ValueError(f"network {k}: layer table does not chain from n_in to 1 output")
         if tab[-1, 3] + 1 != p_off[k + 1] - p_off[k]:
             raise ValueError(f"network {k}: layer table does not match its parameter count")
+        lambda0 = icfg[k, I_LR_RULE] == LR_RULES["sharpness"]
         need = telemetry_size(tab.shape[0], icfg[k, I_STEPS], icfg[k, I_LOG], icfg[k, I_EVAL],
-                              p_off[k + 1] - p_off[k], icfg[k, I_SNAP])  # fmt: skip
+                              p_off[k + 1] - p_off[k], icfg[k, I_SNAP], icfg[k, I_SHARP],
+                              icfg[k, I_SHARP_K], lambda0)  # fmt: skip
         if tel_off[k] < 0 or tel_off[k] + need > tel.shape[0]:
             raise ValueError(f"network {k}: telemetry slot out of bounds")
     if not np.all(fcfg[:, 0] > 0) or not np.all(np.isfinite(fcfg)):

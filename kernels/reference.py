@@ -28,6 +28,7 @@ from .columns import (
     F_EPS,
     F_LR,
     F_MOM,
+    F_SHARP_TOL,
     F_WD,
     I_ACT,
     I_BATCH,
@@ -35,9 +36,13 @@ from .columns import (
     I_EVAL,
     I_LOG,
     I_LOSS,
+    I_LR_RULE,
     I_OPT,
     I_RBLOCK,
     I_SCHED,
+    I_SHARP,
+    I_SHARP_ITERS,
+    I_SHARP_K,
     I_SNAP,
     I_STEPS,
 )
@@ -56,7 +61,16 @@ from .telemetry import (
     eval_act_sq,
     init_offsets,
 )
-from .vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SATURATION, SCHEDULES, STATUSES, units_of
+from .vocab import (
+    ACTIVATIONS,
+    LOSSES,
+    LR_RULES,
+    OPTIMIZERS,
+    SATURATION,
+    SCHEDULES,
+    STATUSES,
+    units_of,
+)
 
 _erf = np.frompyfunc(math.erf, 1, 1)
 
@@ -375,9 +389,14 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
     alpha, r = float(fc[F_ALPHA]), int(ic[I_RBLOCK])
     n_steps, le, ee = int(ic[I_STEPS]), int(ic[I_LOG]), int(ic[I_EVAL])
     nl, nh = layout.n_layers, layout.depth
-    tl = TelemetryLayout(nl, n_steps, le, ee, layout.n_params, int(ic[I_SNAP]))
+    by_rate = LR_RULES.name_of(int(ic[I_LR_RULE])) == "sharpness"
+    tl = TelemetryLayout(nl, n_steps, le, ee, layout.n_params, int(ic[I_SNAP]),
+                         sharpness_every=int(ic[I_SHARP]), sharpness_k=int(ic[I_SHARP_K]),
+                         lambda0=by_rate)  # fmt: skip
     log, ev, init = tl.split(tel, to)
     snaps, snap_every = tl.snapshots(tel, to), tl.snapshot_every
+    sharp, sharp_every, sk = tl.sharpness(tel, to), tl.sharpness_every, tl.sharpness_k
+    lr0 = float(fc[F_LR])
     i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets(nl)
     e_act = eval_act_sq(nl)
     ntr = Xtr.shape[1]
@@ -405,6 +424,21 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
                 init[i_dead:i_born] = row[EVAL_DEAD:e_act]
                 init[i_born] = born
             row[EVAL_TEST_LOSS], row[EVAL_TEST_ACC], _, _ = evaluate(Xte, yte)
+        # the whole training set's Hessian, every sharpness_every steps and after the last
+        # (only at step 0 when just the rate rule needs lambda_0)
+        due = (t % sharp_every == 0 or t == n_steps) if sharp_every > 0 else t == 0
+        if sharp.shape[0] and due:
+            srow = sharp[-1 if t == n_steps else t // max(sharp_every, 1)]
+            res = top_eigenvalues(P, layout, Xtr, ytr, act, LOSSES.name_of(int(ic[I_LOSS])),
+                                  alpha=alpha if ACTIVATIONS.entry(act).alpha is not None
+                                  else None, residual=r, k=sk, key=int(key),
+                                  max_iter=int(ic[I_SHARP_ITERS]),
+                                  tol=float(fc[F_SHARP_TOL]))  # fmt: skip
+            srow[:sk], srow[sk : 2 * sk], srow[2 * sk] = res.values, res.residuals, res.iterations
+            if t == 0 and by_rate:
+                if not (np.isfinite(res.values[0]) and res.values[0] > 0):
+                    return STATUSES["no_curvature"], -1
+                lr0 = float(fc[F_LR]) / res.values[0]
         if t == n_steps:
             break
         if full:
@@ -427,7 +461,7 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
             return STATUSES["diverged"], t
         if fc[F_CLIP] > 0:
             clip_grad_norm(grad, fc[F_CLIP])
-        lr = _scheduled_lr(int(ic[I_SCHED]), fc[F_LR], t, n_steps)
+        lr = _scheduled_lr(int(ic[I_SCHED]), lr0, t, n_steps)
         _optimizer_step(int(ic[I_OPT]), P, grad, s1, s2, t + 1, lr, fc)
     return STATUSES["ok"], -1
 

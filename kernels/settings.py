@@ -35,6 +35,8 @@ SCHEDULES = vocab.SCHEDULES
 STATUS_OK: int = vocab.STATUSES["ok"]
 STATUS_DIVERGED: int = vocab.STATUSES["diverged"]
 STATUS_BAD_CODE: int = vocab.STATUSES["bad_code"]
+STATUS_NO_CURVATURE: int = vocab.STATUSES["no_curvature"]
+LR_SHARPNESS: int = vocab.LR_RULES["sharpness"]
 STATUS_NAMES: dict[int, str] = {e.code: e.name for e in vocab.STATUSES.entries}
 
 # Default slope of leaky_relu and scale of elu when a run does not set ``alpha``.

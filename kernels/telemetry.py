@@ -1,8 +1,8 @@
 """Where each telemetry series of a network sits in the flat telemetry vector.
 
 The batched trainer writes one network's telemetry as three blocks (four with weight
-snapshots), one after the other from the network's offset ``tel_off[k]`` (float64 whatever
-the run's dtype):
+snapshots, five with sharpness), one after the other from the network's offset
+``tel_off[k]`` (float64 whatever the run's dtype):
 
 ``log``  (n_log, 2 + L)
     every ``log_every`` steps: ``loss, grad_norm, grad_norm_<k>`` (weights of layer
@@ -15,13 +15,21 @@ the run's dtype):
 ``snapshots`` (n_snap, P), only with ``snapshot_every > 0``
     every ``snapshot_every`` steps and after the last one: the network's ``P`` packed
     parameters (the weights the step starts from; the last row the final weights).
+``sharpness`` (n_sharp, 2 k + 1), only with ``sharpness_every > 0`` or ``lr_rule =
+sharpness``
+    every ``sharpness_every`` steps and after the last one (only step 0 when it is 0 and
+    the rate rule needs ``lambda_0``): the ``k`` largest eigenvalues of the Hessian of the
+    mean loss on the *whole training set* at the weights the step starts from (most
+    positive first: ``sharpness, eig_2, ...``), their Lanczos residuals and the number of
+    Hessian-vector products used (:mod:`lanczos`).
 
 for ``L`` weight layers and ``h = L - 1`` hidden layers, with
-``n_log = (steps - 1) // log_every + 1``, ``n_eval = (steps - 1) // eval_every + 2`` and
-``n_snap = (steps - 1) // snapshot_every + 2`` (0 when snapshots are off, so the other
-blocks keep their offsets and bytes). Memory per network: ``n_log (2 + L) + n_eval
-(4 + 2 h) + 2 L + 2 h + 1 + n_snap P`` floats; it depends on the cadences, never on how
-the steps are computed.
+``n_log = (steps - 1) // log_every + 1``, ``n_eval = (steps - 1) // eval_every + 2``,
+``n_snap = (steps - 1) // snapshot_every + 2`` and ``n_sharp = (steps - 1) //
+sharpness_every + 2`` (0 when off, so the other blocks keep their offsets and bytes).
+Memory per network: ``n_log (2 + L) + n_eval (4 + 2 h) + 2 L + 2 h + 1 + n_snap P +
+n_sharp (2 k + 1)`` floats; it depends on the cadences, never on how the steps are
+computed.
 
 The ``dead_<k>`` slots of an eval row and ``dead``, ``born_dead`` of the init block hold
 the unit state the activation is measured by (``vocab.Activation.units``): dead units
@@ -98,6 +106,20 @@ def n_snapshot_points(n_steps, snapshot_every):
     return (n_steps - 1) // snapshot_every + 2
 
 
+def n_sharpness_points(n_steps, sharpness_every, lambda0):
+    """Number of sharpness measurements: ``0, K, 2K, ... < n_steps`` and ``n_steps`` for
+    ``K = sharpness_every > 0``; else 1 (step 0) if ``lambda0`` (the rate rule needs
+    ``lambda_0``), else 0."""
+    if sharpness_every > 0:
+        return (n_steps - 1) // sharpness_every + 2
+    return 1 if lambda0 else 0
+
+
+def sharpness_width(k):
+    """Values per sharpness row: ``k`` eigenvalues, ``k`` residuals, the iterations used."""
+    return 2 * k + 1
+
+
 def block_offsets(n_layers, n_steps, log_every, eval_every):
     """Offsets of the fixed blocks from the network's start: ``(log, eval, init, end)``.
 
@@ -139,6 +161,20 @@ def block_offsets_c(n_layers, n_steps, log_every, eval_every):
 
 
 n_snapshot_points_c = njit(inline="always")(n_snapshot_points)
+n_sharpness_points_c = njit(inline="always")(n_sharpness_points)
+sharpness_width_c = njit(inline="always")(sharpness_width)
+
+#: Names of a sharpness row's values for ``k = 4`` (a run with smaller ``k`` has the first
+#: ``k`` of each group: see :func:`sharpness_columns`).
+SHARPNESS_COLUMNS = ("sharpness", "eig_2", "eig_3", "eig_4", "sharpness_residual",
+                     "eig_2_residual", "eig_3_residual", "eig_4_residual",
+                     "lanczos_iterations")  # fmt: skip
+MAX_SHARPNESS_K = 4
+
+
+def sharpness_columns(k: int) -> tuple[str, ...]:
+    """Names of a sharpness row's values: ``k`` eigenvalues, their residuals, iterations."""
+    return (*SHARPNESS_COLUMNS[:k], *SHARPNESS_COLUMNS[4 : 4 + k], SHARPNESS_COLUMNS[-1])
 
 
 class Telemetry(NamedTuple):
@@ -166,6 +202,11 @@ class TelemetryLayout:
     units : str
         The unit state of the run's activation (``vocab.Activation.units``): names the
         ``<units>_<k>`` eval columns and the init fields.
+    sharpness_every, sharpness_k : int
+        Steps between sharpness measurements (0 = none) and eigenvalues per measurement.
+    lambda0 : bool
+        The rate rule needs ``lambda_0``: a sharpness block of one row (step 0) even when
+        ``sharpness_every`` is 0.
     """
 
     n_layers: int
@@ -175,6 +216,9 @@ class TelemetryLayout:
     n_params: int = 0
     snapshot_every: int = 0
     units: str = "dead"
+    sharpness_every: int = 0
+    sharpness_k: int = 1
+    lambda0: bool = False
 
     @property
     def n_hidden(self) -> int:
@@ -211,9 +255,26 @@ class TelemetryLayout:
         return (self.n_snapshots, self.n_params)
 
     @property
+    def n_sharpness(self) -> int:
+        return n_sharpness_points(self.n_steps, self.sharpness_every, self.lambda0)
+
+    @property
+    def sharpness_shape(self) -> tuple[int, int]:
+        return (self.n_sharpness, sharpness_width(self.sharpness_k))
+
+    @property
+    def sharpness_offset(self) -> int:
+        """Start of the sharpness block (after the snapshots) from the network's offset."""
+        return self.offsets[3] + self.n_snapshots * self.n_params
+
+    @property
     def size(self) -> int:
         """Floats of telemetry this network needs."""
-        return self.offsets[3] + self.n_snapshots * self.n_params
+        return self.sharpness_offset + self.n_sharpness * sharpness_width(self.sharpness_k)
+
+    @property
+    def sharpness_columns(self) -> tuple[str, ...]:
+        return sharpness_columns(self.sharpness_k)
 
     @property
     def log_columns(self) -> tuple[str, ...]:
@@ -241,6 +302,22 @@ class TelemetryLayout:
         steps = np.minimum(np.arange(n, dtype=np.int64) * self.snapshot_every, self.n_steps)
         steps[-1] = self.n_steps
         return steps
+
+    def sharpness_steps(self) -> np.ndarray:
+        """The step of every sharpness row, int64 ``(n_sharpness,)``; with
+        ``sharpness_every > 0`` the last is ``n_steps``."""
+        n = self.n_sharpness
+        if self.sharpness_every <= 0:
+            return np.zeros(n, np.int64)
+        steps = np.minimum(np.arange(n, dtype=np.int64) * self.sharpness_every, self.n_steps)
+        steps[-1] = self.n_steps
+        return steps
+
+    def sharpness(self, tel: np.ndarray, off: int = 0) -> np.ndarray:
+        """View of the sharpness block, ``(n_sharpness, 2 k + 1)`` (``(0, 2 k + 1)`` when off)."""
+        start = off + self.sharpness_offset
+        size = self.n_sharpness * sharpness_width(self.sharpness_k)
+        return tel[start : start + size].reshape(self.sharpness_shape)
 
     def snapshots(self, tel: np.ndarray, off: int = 0) -> np.ndarray:
         """View of the snapshot block, ``(n_snapshots, n_params)`` (``(0, n_params)`` when off)."""
@@ -279,6 +356,9 @@ def telemetry_layout(
     eval_every: int,
     n_params: int = 0,
     snapshot_every: int = 0,
+    sharpness_every: int = 0,
+    sharpness_k: int = 1,
+    lambda0: bool = False,
 ) -> dict:
     """Offsets and shapes of one network's telemetry blocks, as a dict.
 
@@ -287,16 +367,19 @@ def telemetry_layout(
     dict
         ``{"log": (offset, (n_log, 2 + n_layers)), "eval": (offset, (n_eval, 4 + 2 h)),
         "init": (offset, (2 n_layers + 2 h + 1,)), "snapshots": (offset, (n_snap,
-        n_params)), "size": total}`` (see :class:`TelemetryLayout`, which the package
-        itself uses).
+        n_params)), "sharpness": (offset, (n_sharp, 2 k + 1)), "size": total}`` (see
+        :class:`TelemetryLayout`, which the package itself uses).
     """
-    lay = TelemetryLayout(n_layers, n_steps, log_every, eval_every, n_params, snapshot_every)
+    lay = TelemetryLayout(n_layers, n_steps, log_every, eval_every, n_params, snapshot_every,
+                          sharpness_every=sharpness_every, sharpness_k=sharpness_k,
+                          lambda0=bool(lambda0))  # fmt: skip
     _, o_eval, o_init, end = lay.offsets
     return {
         "log": (0, lay.log_shape),
         "eval": (o_eval, lay.eval_shape),
         "init": (o_init, (end - o_init,)),
         "snapshots": (end, lay.snapshot_shape),
+        "sharpness": (lay.sharpness_offset, lay.sharpness_shape),
         "size": lay.size,
     }
 
@@ -308,7 +391,11 @@ def telemetry_size(
     eval_every: int,
     n_params: int = 0,
     snapshot_every: int = 0,
+    sharpness_every: int = 0,
+    sharpness_k: int = 1,
+    lambda0: bool = False,
 ) -> int:
     """Floats of telemetry one network needs (see :class:`TelemetryLayout`)."""
     fixed = block_offsets(n_layers, n_steps, log_every, eval_every)[3]
-    return fixed + n_snapshot_points(n_steps, snapshot_every) * n_params
+    sharp = n_sharpness_points(n_steps, sharpness_every, lambda0) * sharpness_width(sharpness_k)
+    return fixed + n_snapshot_points(n_steps, snapshot_every) * n_params + sharp

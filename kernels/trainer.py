@@ -48,6 +48,7 @@ from .columns import (
     F_EPS,
     F_LR,
     F_MOM,
+    F_SHARP_TOL,
     F_WD,
     I_ACT,
     I_BATCH,
@@ -55,9 +56,13 @@ from .columns import (
     I_EVAL,
     I_LOG,
     I_LOSS,
+    I_LR_RULE,
     I_OPT,
     I_RBLOCK,
     I_SCHED,
+    I_SHARP,
+    I_SHARP_ITERS,
+    I_SHARP_K,
     I_SNAP,
     I_STEPS,
 )
@@ -68,9 +73,17 @@ from .diagnostics import (
     signal_norms_flat,
     unit_fractions_flat,
 )
+from .hessian import workspace_size
+from .lanczos import lanczos_size, top_eigen_flat
 from .losses import BCE, accuracy_flat, loss_flat
 from .optim import clip_grad_norm, grad_norm, optimizer_step, scheduled_lr
-from .settings import STATUS_BAD_CODE, STATUS_DIVERGED, STATUS_OK
+from .settings import (
+    LR_SHARPNESS,
+    STATUS_BAD_CODE,
+    STATUS_DIVERGED,
+    STATUS_NO_CURVATURE,
+    STATUS_OK,
+)
 from .shuffle import permutation_flat
 from .telemetry import (
     EVAL_DEAD,
@@ -84,7 +97,9 @@ from .telemetry import (
     init_offsets_c,
     log_width_c,
     n_eval_points_c,
+    n_sharpness_points_c,
     n_snapshot_points_c,
+    sharpness_width_c,
 )
 
 
@@ -142,6 +157,17 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     n_snap = n_snapshot_points_c(n_steps, snap_every)
     n_par = P.shape[0]
     o_snap += to
+    # sharpness rows after the snapshots (none when sharpness_every is 0, one at step 0
+    # when only the rate rule needs lambda_0)
+    lr_rule = icfg[I_LR_RULE]
+    if lr_rule != 0 and lr_rule != LR_SHARPNESS:
+        return STATUS_BAD_CODE, 0
+    sharp_every = icfg[I_SHARP]
+    sk = icfg[I_SHARP_K]
+    s_iters = icfg[I_SHARP_ITERS]
+    n_sharp = n_sharpness_points_c(n_steps, sharp_every, lr_rule == LR_SHARPNESS)
+    sharp_w = sharpness_width_c(sk)
+    o_sharp = o_snap + n_snap * n_par
 
     # Rows of every feature-major buffer are padded to whole cache lines (buffers.py);
     # the inputs are copied once into that layout.
@@ -160,6 +186,9 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     grad = np.empty(P.shape[0], dt)
     s1 = np.zeros(P.shape[0], dt)
     s2 = np.zeros(P.shape[0], dt)
+    # Hessian workspace on the padded training split and Lanczos scratch: only when measured
+    hws = zeros_aligned(workspace_size(table, ltr, n_par) if n_sharp > 0 else 0, P)
+    lws = np.zeros(lanczos_size(n_par, s_iters) if n_sharp > 0 else 0)
     if full:
         Xb = Xtr_p
         yb = ytr
@@ -204,6 +233,28 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                             tel[o_init + i_act + k] = tel[eo + e_act + k]
                             tel[o_init + i_dead + k] = tel[eo + EVAL_DEAD + k]
                         tel[o_init + i_born] = born_dead
+        if n_sharp > 0 and (
+            (sharp_every > 0 and (t % sharp_every == 0 or t == n_steps))
+            or (sharp_every == 0 and t == 0)
+        ):
+            # The whole training set's Hessian, also for minibatch runs; the start vector
+            # comes from the run's own key, so the bits depend on nothing else.
+            if sharp_every > 0:
+                row = t // sharp_every if t < n_steps else n_sharp - 1
+            else:
+                row = 0
+            so = o_sharp + row * sharp_w
+            its, _, err = top_eigen_flat(P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock,
+                                         loss_code, key, sk, s_iters, fcfg[F_SHARP_TOL], hws,
+                                         lwork, lws, tel, so, tel, so + sk)  # fmt: skip
+            if err != 0:
+                return STATUS_BAD_CODE, t
+            tel[so + 2 * sk] = its
+            if t == 0 and lr_rule == LR_SHARPNESS:
+                lam0 = tel[so]
+                if not (math.isfinite(lam0) and lam0 > 0.0):
+                    return STATUS_NO_CURVATURE, -1
+                lr0 = fcfg[F_LR] / lam0
         if t == n_steps:
             break
 

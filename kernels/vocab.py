@@ -148,6 +148,11 @@ class Schedule(Entry):
 
 
 @dataclass(frozen=True)
+class LrRule(Entry):
+    """How a network's learning rate follows from ``lr``."""
+
+
+@dataclass(frozen=True)
 class Status(Entry):
     """The outcome the batched trainer writes for a network.
 
@@ -307,6 +312,16 @@ SCHEDULES: Vocabulary[Schedule] = Vocabulary(
     ],
 )
 
+LR_RULES: Vocabulary[LrRule] = Vocabulary(
+    "lr rule",
+    [
+        LrRule("fixed", 0, "the rate is lr, the same for every network"),
+        LrRule("sharpness", 1, "the rate is lr / lambda_0, lambda_0 the top Hessian eigenvalue "
+               "of the network's own initial weights (lr = 1 puts it at half the classical "
+               "stability limit 2 / lambda_0 of gradient descent)"),
+    ],
+)  # fmt: skip
+
 STATUSES: Vocabulary[Status] = Vocabulary(
     "status",
     [
@@ -314,11 +329,13 @@ STATUSES: Vocabulary[Status] = Vocabulary(
         Status("diverged", 1, "a non-finite loss or gradient norm stopped training"),
         Status("bad_code", 2, "a code the compiled core has no branch for (a bug)",
                internal=True),
+        Status("no_curvature", 3, "lr_rule 'sharpness': the initial top Hessian eigenvalue "
+               "was <= 0 or not finite, so no rate lr / lambda_0 exists; not trained"),
     ],
 )  # fmt: skip
 
 VOCABULARIES: dict[str, Vocabulary] = {
-    v.kind: v for v in (ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES, UNIT_STATES)
+    v.kind: v for v in (ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES, STATUSES, UNIT_STATES, LR_RULES)
 }
 
 

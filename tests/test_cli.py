@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, LR_RULES, OPTIMIZERS, SCHEDULES
 
 import fastdepth as fd
 from fastdepth import __main__ as top
@@ -63,7 +63,7 @@ def test_main_dispatches_in_process(capsys):
 def test_help_lists_choices_from_the_registries_and_exit_codes():
     text = " ".join(sweep.make_parser().format_help().split())
     for names in (datasets.DATASETS, ACTIVATIONS, OPTIMIZERS, SCHEDULES, RESIDUAL_INITS, DTYPES,
-                  {s.name for s in INIT_SCHEMES.values()}):  # fmt: skip
+                  {s.name for s in INIT_SCHEMES.values()}, LR_RULES):  # fmt: skip
         for name in names:
             assert name in text, name
     for e in LOSSES.entries:
@@ -85,7 +85,9 @@ EXAMPLES = {
     "schedule": ("cosine", "cosine"), "batch_size": ("16", 16), "epochs": ("5", 5),
     "log_every": ("2", 2), "eval_every": ("3", 3), "dtype": ("float32", "float32"),
     "seed": ("4:4", 4),  # --seeds 4 is a count
-    "snapshot_every": ("7", 7),
+    "snapshot_every": ("7", 7), "sharpness_every": ("25", 25), "sharpness_k": ("2", 2),
+    "sharpness_iters": ("30", 30), "sharpness_tol": ("0", 0.0),
+    "lr_rule": ("sharpness", "sharpness"),
 }  # fmt: skip
 
 

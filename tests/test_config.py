@@ -50,6 +50,11 @@ SPEC_DEFAULTS = {
     "dtype": "float64",
     "seed": 0,
     "snapshot_every": 0,
+    "sharpness_every": 0,
+    "sharpness_k": 1,
+    "sharpness_iters": 20,
+    "sharpness_tol": 1e-4,
+    "lr_rule": "fixed",
 }
 
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fastdepth.kernels.layout import FAN_IN, FAN_OUT
-from fastdepth.kernels.telemetry import telemetry_size
 from fastdepth.kernels.vocab import ACTIVATIONS, OPTIMIZERS
 
 from .errors import ConfigError
@@ -37,6 +36,7 @@ __all__ = [
     "estimate_seconds",
     "flops",
     "memory_bytes",
+    "sharpness_cost",
     "train_cost",
 ]
 
@@ -54,13 +54,20 @@ RATE_PER_THREAD = 130e9
 def memory_bytes(c: RunConfig) -> int:
     """Bytes of one run's telemetry and parameter state (see :meth:`Grid.memory_bytes`)."""
     lay = c.layout()
-    # Telemetry (weight snapshots included) is float64 whatever the run's dtype; its size
-    # is the kernels' own.
-    telemetry = telemetry_size(lay.n_layers, c.n_steps, c.log_every, c.eval_every,
-                               lay.n_params, c.snapshot_every)  # fmt: skip
+    # Telemetry (weight snapshots and sharpness included) is float64 whatever the run's
+    # dtype; its size is the kernels' own.
+    telemetry = c.telemetry_layout().size
     # initial, current, gradient, and the optimizer's state vectors
     state = lay.n_params * (3 + OPTIMIZERS.entry(c.optimizer).state)
-    return telemetry * 8 + state * c.np_dtype.itemsize
+    scratch = 0
+    if c.measures_sharpness:
+        # The trainer's Hessian workspace on the training split (kernels/hessian.py:
+        # workspace_size, rows of ~n_train) and the Lanczos basis (float64).
+        u, p = sum(c.hidden_widths) + 1, lay.n_params
+        state += (7 * u + max(c.hidden_widths)) * c.n_train + 7 * p
+        m = min(c.sharpness_iters, p)
+        scratch = (m + 1) * p + 6 * m
+    return (telemetry + scratch) * 8 + state * c.np_dtype.itemsize
 
 
 def flops(c: RunConfig, include_eval: bool = True) -> int:
@@ -80,7 +87,25 @@ def train_cost(c: RunConfig) -> float:
     per_step = LAYER_STEP_COST * (c.depth + 1) + ACTIVATIONS.entry(c.activation).cost * sum(
         c.hidden_widths
     )
-    return float(flops(c)) + sample_steps * per_step
+    return float(flops(c)) + sample_steps * per_step + sharpness_cost(c)
+
+
+def sharpness_cost(c: RunConfig) -> float:
+    """FLOP-equivalents of a run's sharpness measurements (0 when it takes none).
+
+    Each measurement prepares the point (about one gradient on the whole training set) and
+    runs up to ``sharpness_iters`` Lanczos steps: a Hessian-vector product (about two
+    gradients: ``kernels/hessian.py``) and a full reorthogonalisation (``4 j n_params``
+    at step ``j``). Priced at the budget: the tolerance may stop it earlier.
+    """
+    if not c.measures_sharpness:
+        return 0.0
+    lay = c.layout()
+    n_meas = c.telemetry_layout().n_sharpness
+    grad = c.n_train * (lay.flops_per_sample + LAYER_STEP_COST * (c.depth + 1)
+                        + ACTIVATIONS.entry(c.activation).cost * sum(c.hidden_widths))  # fmt: skip
+    m = min(c.sharpness_iters, lay.n_params)
+    return float(n_meas * ((2 * m + 1) * grad + 2 * m * m * lay.n_params))
 
 
 def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:

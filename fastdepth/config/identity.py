@@ -73,6 +73,13 @@ def canonical_dict(c: RunConfig) -> dict[str, Any]:
         d[name] = getattr(c, name)
     if c.snapshot_every:  # absent when off: older run ids stay valid
         d["snapshot_every"] = c.snapshot_every
+    if c.lr_rule != "fixed":  # absent when fixed, the settings below when not measured
+        d["lr_rule"] = c.lr_rule
+    if c.sharpness_every:
+        d["sharpness_every"] = c.sharpness_every
+    if c.measures_sharpness:
+        d.update(sharpness_k=c.sharpness_k, sharpness_iters=c.sharpness_iters,
+                 sharpness_tol=c.sharpness_tol)  # fmt: skip
     return d
 
 

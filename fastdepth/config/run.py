@@ -120,6 +120,24 @@ class RunConfig:
         Keep a copy of all the weights every ``snapshot_every`` steps and after the last
         one (for :func:`fastdepth.plots.boundary_animation`); 0 = off. Costs
         :attr:`n_snapshot_points` x ``n_params`` floats of memory and store space.
+    sharpness_every : int
+        Measure the sharpness (top Hessian eigenvalues of the mean loss on the whole
+        training set, also for minibatch runs) every ``sharpness_every`` steps and after
+        the last one; 0 = off. Each measurement is up to ``sharpness_iters``
+        Hessian-vector products, about 2 gradients each (see ``docs/curvature.md``).
+    sharpness_k : int
+        Eigenvalues per measurement, 1 to 4 (the largest algebraic ones).
+    sharpness_iters : int
+        Lanczos budget per measurement (Hessian-vector products), ``>= sharpness_k``.
+    sharpness_tol : float
+        Lanczos stops early once every residual is ``<= sharpness_tol`` times the
+        spectral-norm estimate; 0 = always ``sharpness_iters`` products.
+    lr_rule : {'fixed', 'sharpness'}
+        ``fixed``: the rate is ``lr``. ``sharpness``: the rate is ``lr / lambda_0``, with
+        ``lambda_0`` the sharpness of the network's own initial weights (measured in the
+        trainer before the first step, with the ``sharpness_*`` settings); ``lr = 1`` is
+        half the classical stability limit ``2 / lambda_0`` of gradient descent. A
+        network with ``lambda_0 <= 0`` or not finite ends with status ``no_curvature``.
 
     Raises
     ------
@@ -162,6 +180,11 @@ class RunConfig:
     dtype: str = "float64"
     seed: int = 0
     snapshot_every: int = 0
+    sharpness_every: int = 0
+    sharpness_k: int = 1
+    sharpness_iters: int = 20
+    sharpness_tol: float = 1e-4
+    lr_rule: str = "fixed"
 
     # ------------------------------------------------------------------ construction
 
@@ -339,6 +362,20 @@ class RunConfig:
         """Weight snapshots: after ``s`` updates for ``s`` in {0, K, 2K, ...} and ``s =
         n_steps``, for ``K = snapshot_every``; 0 when off."""
         return telemetry.n_snapshot_points(self.n_steps, self.snapshot_every)
+
+    @property
+    def measures_sharpness(self) -> bool:
+        """Whether the trainer runs Lanczos for this run (telemetry or the rate rule)."""
+        return self.sharpness_every > 0 or self.lr_rule == "sharpness"
+
+    def telemetry_layout(self, units: str = "dead") -> telemetry.TelemetryLayout:
+        """The kernels' layout of this run's telemetry (``units``: the eval columns' names)."""
+        lay = self.layout()
+        return telemetry.TelemetryLayout(
+            lay.n_layers, self.n_steps, self.log_every, self.eval_every, lay.n_params,
+            self.snapshot_every, units, self.sharpness_every, self.sharpness_k,
+            self.lr_rule == "sharpness",
+        )  # fmt: skip
 
     def memory_bytes(self) -> int:
         """Bytes this run's telemetry and parameter state need (see :meth:`Grid.memory_bytes`)."""

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from fastdepth import datasets
 from fastdepth.init import INIT_SCHEMES, check_init_args, check_residual_init
-from fastdepth.kernels.telemetry import telemetry_size
-from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+from fastdepth.kernels.telemetry import MAX_SHARPNESS_K, telemetry_size
+from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, LR_RULES, OPTIMIZERS, SCHEDULES
 
 from .errors import ConfigError, unknown
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["ALPHA_ACTIVATIONS", "DTYPES", "MAX_NOISE", "MAX_RUN_BYTES", "run_bytes", "validate"]
 
 DTYPES = ("float64", "float32")
+# More Lanczos steps than this per measurement is a typo (the basis is iters x n_params).
+MAX_SHARPNESS_ITERS = 1000
 # One network's data, parameters and telemetry may take at most this much memory: larger
 # values are typos (n_train = 1e12, width = 4e15), refused here before any allocation.
 MAX_RUN_BYTES = 2**40
@@ -40,6 +42,7 @@ def validate(c: RunConfig) -> None:
     _architecture(c)
     _optimizer(c)
     _schedule(c)
+    _sharpness(c)
 
 
 def _data(c: RunConfig) -> None:
@@ -76,7 +79,10 @@ def run_bytes(c: RunConfig) -> int:
     n_steps = c.epochs * -(-c.n_train // batch)
     n_layers = c.depth + 1
     snap = max(c.snapshot_every, 0)
-    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every, n_params, snap)
+    sharp = max(c.sharpness_every, 0)
+    k = min(max(c.sharpness_k, 1), MAX_SHARPNESS_K)
+    tel = telemetry_size(n_layers, n_steps, c.log_every, c.eval_every, n_params, snap, sharp, k,
+                         c.lr_rule == "sharpness")  # fmt: skip
     state = 3 + OPTIMIZERS.entry(c.optimizer).state if c.optimizer in OPTIMIZERS else 5
     data = (c.n_train + c.n_test) * (n_in + 1)
     return 8 * (tel + data + n_params * state)
@@ -187,3 +193,28 @@ def _schedule(c: RunConfig) -> None:
             f"snapshot_every must be >= 0 (steps between weight snapshots; 0 = off), got "
             f"{c.snapshot_every}"
         )
+
+
+def _sharpness(c: RunConfig) -> None:
+    if c.sharpness_every < 0:
+        raise ConfigError(
+            f"sharpness_every must be >= 0 (steps between sharpness measurements; 0 = off), "
+            f"got {c.sharpness_every}"
+        )
+    if not 1 <= c.sharpness_k <= MAX_SHARPNESS_K:
+        raise ConfigError(
+            f"sharpness_k (top Hessian eigenvalues per measurement) must be in [1, "
+            f"{MAX_SHARPNESS_K}], got {c.sharpness_k}"
+        )
+    if not c.sharpness_k <= c.sharpness_iters <= MAX_SHARPNESS_ITERS:
+        raise ConfigError(
+            f"sharpness_iters (Lanczos steps per measurement) must be in [sharpness_k="
+            f"{c.sharpness_k}, {MAX_SHARPNESS_ITERS}], got {c.sharpness_iters}"
+        )
+    if not (math.isfinite(c.sharpness_tol) and c.sharpness_tol >= 0):
+        raise ConfigError(
+            f"sharpness_tol must be a finite number >= 0 (0 = always sharpness_iters "
+            f"steps), got {c.sharpness_tol}"
+        )
+    if c.lr_rule not in LR_RULES:
+        raise unknown("lr_rule", c.lr_rule, LR_RULES)

@@ -96,7 +96,8 @@ def curves_tables(results: Sequence[RunResult]) -> tuple[pa.Table, pa.Table]:
         step = cur["step"].to_numpy(np.int64)
         c_cols["step"].append(step)
         for c in CURVE_METRICS:
-            c_cols[c].append(cur[c].to_numpy(np.float64))
+            # a series the run did not record (sharpness when off) is NaN
+            c_cols[c].append(cur[c].to_numpy(np.float64) if c in cur else np.full(n, np.nan))
         c_counts.append(n)
         n_layers = r.config.depth + 1
         nan = np.full(n, np.nan)

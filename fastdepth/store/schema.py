@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from ..config import RunConfig
-from ..kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS
+from ..kernels.telemetry import EVAL_COLUMNS, LOG_COLUMNS, SHARPNESS_COLUMNS
 
 __all__ = [
     "CONFIG_COLUMNS",
@@ -42,9 +42,13 @@ FORMAT = "fastdepth-sweep-store"
 # 3: unit states by activation: dead_* / born_dead for the ReLU family only (schema 2
 #    measured z <= 0 for every activation), saturated_* / born_saturated for tanh and
 #    sigmoid (runs, layers); runs gained snapshot_every (weight snapshots in params).
+# 4: sharpness: runs gained the RunConfig fields sharpness_every / _k / _iters / _tol and
+#    lr_rule, and sharpness_init, sharpness_final, sharpness_max, eos_fraction and
+#    lr_effective; curves gained sharpness, eig_2..eig_4, their residuals and
+#    lanczos_iterations (NaN for runs that measured none).
 # Parts of an older store still load (missing columns read as null, schema-2 dead
 # fractions of non-ReLU runs as missing: see read.py) but are never mixed with newer parts.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MANIFEST = "manifest.json"
 LOCK = "sweep.lock"
 DONE = "done"
@@ -105,7 +109,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
     "dead_frac_init dead_frac_init_max dead_frac_end layer_dead_init:list[float] "
     "layer_dead_end:list[float] born_dead:bool final_output_std collapsed:bool "
     "saturated_frac_init saturated_frac_init_max saturated_frac_end "
-    "layer_saturated_init:list[float] layer_saturated_end:list[float] born_saturated:bool"
+    "layer_saturated_init:list[float] layer_saturated_end:list[float] born_saturated:bool "
+    "sharpness_init sharpness_final sharpness_max eos_fraction lr_effective"
 )
 
 
@@ -126,7 +131,7 @@ RUNS_SCHEMA = _schema(
     ],
 )
 # The per-step series of fastdepth.engine's curves table, in the telemetry's order.
-CURVE_METRICS: tuple[str, ...] = (*LOG_COLUMNS, *EVAL_COLUMNS)
+CURVE_METRICS: tuple[str, ...] = (*LOG_COLUMNS, *EVAL_COLUMNS, *SHARPNESS_COLUMNS)
 CURVES_SCHEMA = _schema(
     "curves",
     [("run_id", pa.string()), ("step", pa.int64()), *((c, pa.float64()) for c in CURVE_METRICS)],

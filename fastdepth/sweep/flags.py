@@ -17,7 +17,7 @@ from fastdepth.config import DEFAULTS, DTYPES, parse_seeds
 from fastdepth.config.parse import parse_field
 from fastdepth.config.run import FIELD_KINDS
 from fastdepth.init import INIT_SCHEMES, RESIDUAL_INITS
-from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+from fastdepth.kernels.vocab import ACTIVATIONS, LOSSES, LR_RULES, OPTIMIZERS, SCHEDULES
 
 __all__ = ["DEFAULT_SEEDS", "DEFAULT_STUDY", "GRID_FLAGS", "dest", "parse_set"]
 
@@ -111,6 +111,17 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("--dtype", "dtype", f"float types: {_names(DTYPES)}"),
     ("--snapshot-every", "snapshot_every", "keep all the weights every N steps, for "
      "python -m fastdepth.report --animate RUN (0: off; memory and store grow with it)"),
+    ("--sharpness-every", "sharpness_every", "measure the sharpness (top Hessian eigenvalue "
+     "of the whole training set's loss, by Lanczos) every N steps and after the last (0: off; "
+     "each costs about 2 x --sharpness-iters gradients: docs/curvature.md)"),
+    ("--sharpness-k", "sharpness_k", "top Hessian eigenvalues per measurement, 1 to 4"),
+    ("--sharpness-iters", "sharpness_iters", "Lanczos budget per measurement (Hessian-vector "
+     "products)"),
+    ("--sharpness-tol", "sharpness_tol", "Lanczos stops once every residual is below this "
+     "times the spectral-norm estimate (0: always the whole budget)"),
+    ("--lr-rule", "lr_rule", f"learning-rate rules: {_names(LR_RULES)}; sharpness makes the "
+     "rate --lrs / lambda_0 of each network's own initial weights (--lrs 1 = half of 2 / "
+     "lambda_0)"),
 )  # fmt: skip
 
 _EXAMPLE = {"int": "1,2,4 or 1:8", "float": "0.1,0.5", "str": "a,b"}
