@@ -22,6 +22,7 @@ import numba
 import fastdepth as fd
 from bench.workloads import W1_DEPTHS, small_runs, w1_gflop, w1_runs
 from fastdepth import engine
+from fastdepth.config import cost
 
 
 def _time(fn, repeats: int) -> float:
@@ -49,13 +50,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def sharpness_row(w1: list, repeats: int, threads: int = 2) -> tuple[str, str, str]:
+    """W1 with the sharpness measured every 50 steps (20 Lanczos steps, tol 0 so the whole
+    budget is spent), timed interleaved with plain W1: the table row, with its time
+    ratio to plain W1 in place of a GFLOP/s figure (the Lanczos work is not W1's FLOPs)."""
+    sharp = [r.replace(sharpness_every=50, sharpness_iters=20, sharpness_tol=0.0) for r in w1]
+    fd.train_many(sharp[:1] + w1[:1], threads=1)  # compile both paths before timing
+    ts, tp = [], []
+    for _ in range(repeats):
+        tp.append(_time(lambda: fd.train_many(w1, threads=threads), 1))
+        ts.append(_time(lambda: fd.train_many(sharp, threads=threads), 1))
+    t, plain = statistics.median(ts), statistics.median(tp)
+    est = cost.estimate_seconds(sharp, threads) / cost.estimate_seconds(w1, threads)
+    return (f"W1 + sharpness every 50 steps (20 Lanczos steps), {threads} threads",
+            f"{t:.1f} s", f"{t / plain:.2f}x W1 ({plain:.1f} s; estimate {est:.2f}x)")  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=_positive_int, default=3,
                     help="timings per workload; the table shows medians (default: 3)")  # fmt: skip
     ap.add_argument("--seeds", type=_positive_int, default=50,
                     help="W1 seeds (default: 50, the full workload)")  # fmt: skip
+    ap.add_argument("--only", choices=("sharpness",),
+                    help="measure only this row (W1 with sharpness telemetry)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.only == "sharpness":
+        print("| workload | wall time | vs W1 |\n|---|---:|---:|")
+        print("| {} | {} | {} |".format(*sharpness_row(w1_runs(args.seeds), args.repeats)))
+        return 0
     rows = []
     cores = numba.config.NUMBA_NUM_THREADS
 
@@ -103,6 +126,7 @@ def main(argv=None) -> int:
     rows.append(("W1 float64, 1 thread", f"{t1:.1f} s", f"{g / t1:.1f}"))
     rows.append(("W1 float32, 2 threads", f"{t32:.1f} s", f"{g / t32:.1f}"))
     rows.append(("W1 with tanh + Xavier, float64, 2 threads", f"{tt:.1f} s", f"{g / tt:.1f}"))
+    rows.append(sharpness_row(w1, args.repeats))
     ref_slice = w1_runs(1)  # one network per depth
     tr = _time(lambda: fd.train_many(ref_slice, backend="reference"), 1)
     g_ref = w1_gflop(ref_slice) / tr

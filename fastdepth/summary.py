@@ -50,6 +50,11 @@ _DISPLAY = (
     ("saturated_frac_init", "sat@0", "f2"),
     ("saturated_frac_end", "sat@end", "f2"),
     ("born_saturated", "born sat", "int"),
+    ("sharpness_init", "λ@0", "g3"),
+    ("sharpness_max", "λ max", "g3"),
+    ("sharpness_final", "λ@end", "g3"),
+    ("eos_fraction", "EoS", "f2"),
+    ("lr_effective", "lr eff", "g3"),
     ("collapsed", "collapsed", "int"),
     ("diverged", "diverged", "int"),
 )
@@ -59,6 +64,12 @@ _DISPLAY = (
 UNIT_COLUMNS = {
     "dead": ("dead_frac_init", "dead_frac_end", "born_dead"),
     "saturated": ("saturated_frac_init", "saturated_frac_end", "born_saturated"),
+}
+# Columns shown only when some run measured them (means over seeds of finite values):
+# the sharpness telemetry (sharpness_every > 0), the rate of lr_rule = 'sharpness'.
+OPTIONAL_COLUMNS = {
+    "sharpness": ("sharpness_init", "sharpness_max", "sharpness_final", "eos_fraction"),
+    "lr_rule": ("lr_effective",),
 }
 _LEGEND_PARTS = (
     (None, "n = runs (seeds) per row; acc = final train / test accuracy, mean ± 95% CI over "
@@ -72,6 +83,10 @@ _LEGEND_PARTS = (
     ("saturated", "sat@0 / sat@end = share of saturated hidden units (tanh: |h| > 0.99, "
      "sigmoid: |2h - 1| > 0.99, on every training input) at init / end; born sat = runs "
      "with a fully saturated hidden layer at init;"),
+    ("sharpness", "λ@0 / λ max / λ@end = sharpness (top Hessian eigenvalue of the whole "
+     "training set's loss) at init, its largest and its last value; EoS = share of the "
+     "measurements at the edge of stability (λ >= 1.9 / lr);"),
+    ("lr_rule", "lr eff = the rate used: lr, or lr / λ@0 for lr_rule sharpness;"),
     (None, "collapsed = runs that ended with a finite loss but the same output for every "
      "training input; diverged = runs stopped by a non-finite loss."),
 )  # fmt: skip
@@ -84,8 +99,18 @@ def legend_text(units: Sequence[str] = ("dead", "saturated")) -> str:
 
 
 def shown_units(table: pd.DataFrame) -> list[str]:
-    """The unit measures whose columns a summary table holds (see :data:`UNIT_COLUMNS`)."""
-    return [u for u, cols in UNIT_COLUMNS.items() if cols[0] in table.columns]
+    """The unit measures (and optional groups) whose columns a summary table holds (see
+    :data:`UNIT_COLUMNS`, :data:`OPTIONAL_COLUMNS`)."""
+    groups = {**UNIT_COLUMNS, **OPTIONAL_COLUMNS}
+    return [u for u, cols in groups.items() if cols[0] in table.columns]
+
+
+def _measured(runs: pd.DataFrame, group: str) -> bool:
+    """Whether some run has a value in the first column of an optional group."""
+    if group == "lr_rule":
+        return "lr_rule" in runs.columns and bool((runs["lr_rule"] == "sharpness").any())
+    col = OPTIONAL_COLUMNS[group][0]
+    return col in runs.columns and bool(runs[col].notna().any())
 
 
 def _applies(runs: pd.DataFrame, units: str) -> bool:
@@ -151,6 +176,7 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
     """
     keys = list(group_keys(runs) if keys is None else keys)
     units = [u for u in UNIT_COLUMNS if _applies(runs, u)]
+    optional = [c for grp, cs in OPTIONAL_COLUMNS.items() if _measured(runs, grp) for c in cs]
     rows = []
     if len(runs):
         groups = runs.groupby(keys, sort=False, dropna=False) if keys else [((), runs)]
@@ -181,12 +207,14 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
                             (f"born_{u}", _count(g[f"born_{u}"])),
                         )
                     },
+                    **{c: _nanmean(g[c]) for c in optional},
                     # stores of schema 1 have no such column (loaded as missing = not counted)
                     "collapsed": int(np.sum(g["collapsed"].fillna(False).astype(bool))),
                     "diverged": int(np.sum(g["status"] == "diverged")),
                 }
             )
     hidden = {c for u, cs in UNIT_COLUMNS.items() if u not in units for c in cs}
+    hidden |= {c for cs in OPTIONAL_COLUMNS.values() for c in cs if c not in optional}
     cols = [*keys, "n_runs", "train_acc", "train_acc_ci", "test_acc", "test_acc_ci",
             *(c for c, _, kind in _DISPLAY
               if kind != "ci" and c != "n_runs" and c not in hidden)]  # fmt: skip

@@ -19,9 +19,9 @@ TINY = ["--widths", "4", "--epochs", "30", "--n-train", "64", "--n-test", "64",
 STORES: dict[str, list[str]] = {
     # the study shape: 2 datasets x 3 depths x 3 seeds
     "main": ["--datasets", "circle,rings", "--depths", "1,2,3", "--seeds", "3"],
-    # two learning rates, the larger diverging at depth 2 and 3
+    # two learning rates, the larger diverging at depth 2 and 3; sharpness
     "lrs": ["--datasets", "circle", "--depths", "1,2,3", "--seeds", "2",
-            "--activations", "identity", "--lrs", "0.05,100"],
+            "--activations", "identity", "--lrs", "0.05,100", "--sharpness-every", "5"],
     # every run diverges
     "alldiv": ["--datasets", "circle", "--depths", "2,3", "--seeds", "2",
                "--activations", "identity", "--lrs", "100"],
@@ -35,19 +35,21 @@ STORES: dict[str, list[str]] = {
 # (one depth, one seed).
 SHAPES: dict[str, list[str]] = {
     # one dataset, 8 depths, tanh + Adam at 3 rates: the best rate differs by depth, and
-    # some seeds collapse (constant output) at lr 1; weight snapshots
+    # some seeds collapse (constant output) at lr 1; weight snapshots and sharpness
     "one8": ["--datasets", "spirals", "--depths", "1,2,3,4,5,6,7,8", "--seeds", "2",
              "--activations", "tanh", "--inits", "xavier", "--optimizers", "adam",
-             "--lrs", "0.01,0.1,1", "--snapshot-every", "10"],
+             "--lrs", "0.01,0.1,1", "--snapshot-every", "10", "--sharpness-every", "5"],
     # 16 depths, weight snapshots
     "d16": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 17))),
             "--seeds", "2", "--snapshot-every", "10"],
     # more depths than colours: the curves are drawn per group of depths
     "d20": ["--datasets", "circle", "--depths", ",".join(map(str, range(1, 21))),
             "--seeds", "1"],
-    # tanh, two datasets, three rates: the best rate differs by depth and by dataset
+    # tanh, two datasets, three rates: the best rate differs by depth and by dataset;
+    # sharpness (the stable rates against 2 / lambda_0)
     "tanh": ["--datasets", "circle,rings", "--depths", "1,2,4", "--seeds", "2",
-             "--activations", "tanh", "--inits", "xavier", "--lrs", "0.3,1,3"],
+             "--activations", "tanh", "--inits", "xavier", "--lrs", "0.3,1,3",
+             "--sharpness-every", "5"],
 }  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """Every figure of the report lays out cleanly, whatever the study's shape.
 
 The report of five study shapes (one dataset with 8 depths and a best rate per depth, tanh,
-with weight snapshots; a single depth; 16 depths with snapshots; 20 depths (drawn in two
-groups); tanh on two datasets with a best rate per depth and dataset) is
+with weight snapshots and sharpness; a single depth; 16 depths with snapshots; 20 depths
+(drawn in two groups); tanh on two datasets with a best rate per depth and dataset, with
+sharpness) is
 written with :func:`fastdepth.report.write_report`; each figure is checked as it is saved:
 every text artist lies inside the figure, and no two of the title block, the legends and
 the panel titles overlap each other, nor does a legend or the title block cover a panel,
@@ -135,21 +136,24 @@ def test_the_check_finds_a_clipped_title_and_a_covering_legend():
 BY_COLOUR = [name for name, spec in report.FIGURES.items() if spec.by_colour]
 # ReLU studies have dead units, tanh studies saturated ones; only stores with weight
 # snapshots draw the units over training.
-RELU = [n for n in report.FIGURES if n != "saturated_units"]
-TANH = [n for n in report.FIGURES if n != "dead_units"]
+# Only the stores that measured the sharpness draw its figures (one8: Adam, no stable-rate
+# comparison; tanh: SGD over three rates, both).
+SHARP = ("sharpness_curves", "stable_lr_vs_sharpness")
+RELU = [n for n in report.FIGURES if n != "saturated_units" and n not in SHARP]
+TANH = [n for n in report.FIGURES if n != "dead_units" and n not in SHARP]
 NO_SNAP = ["units_over_training"]
 NO_GRID = [name for name in RELU if name != "lr_heatmaps"]
 # The figures each shape's report must draw (the others are skipped, with a reason), as
 # (figure, depths drawn together) pairs.
 D20 = [list(range(1, 11)), list(range(11, 21))]
 SHAPE_FIGURES = {
-    "one8": {(n, tuple(range(1, 9))) for n in TANH},
+    "one8": {(n, tuple(range(1, 9))) for n in (*TANH, "sharpness_curves")},
     "single": {(n, (2,)) for n in ("loss_curves", "grad_norm_curves", "layer_grad_profile",
                                    "dead_units", "decision_boundaries")},
     "d16": {(n, tuple(range(1, 17))) for n in NO_GRID},
     "d20": {(n, tuple(ds)) for n in BY_COLOUR if n in RELU for ds in D20}
     | {(n, tuple(range(1, 21))) for n in NO_GRID if n not in BY_COLOUR and n not in NO_SNAP},
-    "tanh": {(n, (1, 2, 4)) for n in TANH if n not in NO_SNAP},
+    "tanh": {(n, (1, 2, 4)) for n in (*TANH, *SHARP) if n not in NO_SNAP},
 }  # fmt: skip
 
 

@@ -371,6 +371,8 @@ def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs, 
                    "palette": inputs["palette"]}  # fmt: skip
     # the figures a relu study without snapshots leaves out, drawn from a store they fit
     elsewhere = {"saturated_units", "units_over_training"}
+    sharp = {"sharpness_curves", "stable_lr_vs_sharpness"}  # from the lr grid with sharpness
+    lrs_inputs = {**inputs, "curves": load_curves(stores["lrs"])}
     for name, spec in fp.FIGURES.items():
         assert spec.name == name and spec.title and spec.caption
         fn = spec.build.__name__
@@ -379,6 +381,11 @@ def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs, 
         if name in elsewhere:
             assert spec.skip_reason(runs, fp.grid_info(runs)), name
             src, given = load(snap, timing=False), snap_inputs
+        if name in sharp:
+            assert "no sharpness" in spec.skip_reason(
+                runs, fp.grid_info(runs)
+            ) or "no initial sharpness" in spec.skip_reason(runs, fp.grid_info(runs)), name
+            src, given = lrs, lrs_inputs
         info = fp.grid_info(src)
         assert spec.skip_reason(src, info) is None, name
         fig = spec.draw(src, **given)
@@ -389,3 +396,31 @@ def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs, 
         fp.FIGURES["loss_curves"].draw(runs, palette=inputs["palette"])
     with pytest.raises(ValueError, match="unknown inputs"):
         fp.FigureSpec("x", "X", "an x", fp.loss_curves, needs=("curve",))
+
+
+# ----------------------------------------------------------------------------- sharpness
+
+
+def test_sharpness_curves_draw_each_depth_and_its_stability_limit(stores, lrs):
+    curves = load_curves(stores["lrs"])
+    ok = lrs[lrs["lr"] == 0.05]
+    fig = fp.sharpness_curves(ok, curves)
+    ax = fig.axes[0]
+    assert len([ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]) == 3  # depths
+    limits = sorted(ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--")
+    assert limits == pytest.approx([2 / 0.05] * 3)
+    with pytest.raises(fp.CannotDraw, match="no sharpness measured"):
+        fp.sharpness_curves(load(stores["main"], timing=False), curves)
+
+
+def test_max_stable_lr_follows_experiment_01s_definition(lrs):
+    table = fp.max_stable_lr(lrs).set_index("depth")
+    # identity nets at lr 100: depth 1 trains, depths 2 and 3 diverge (see _report_stores)
+    assert table.loc[1, "max_stable_lr"] == 100 and np.isnan(table.loc[1, "min_failing_lr"])
+    assert table.loc[2, "max_stable_lr"] == 0.05 and table.loc[2, "min_failing_lr"] == 100
+    lam0 = lrs[lrs["depth"] == 3].drop_duplicates("seed")["sharpness_init"].to_numpy()
+    assert table.loc[3, "limit_median"] == pytest.approx(np.median(2 / lam0))
+    fig = fp.stable_lr_vs_sharpness(lrs)
+    assert fig.get_label() == "stable_lr_vs_sharpness"
+    with pytest.raises(fp.CannotDraw, match="single learning rate|a single"):
+        fp.stable_lr_vs_sharpness(lrs[lrs["lr"] == 0.05])

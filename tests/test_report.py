@@ -18,9 +18,11 @@ from _report_stores import STORES, TINY, build
 from fastdepth import report, sweep
 
 ALL = list(report.FIGURES)
-# What a ReLU study without snapshots draws (tanh units saturate, snapshots are asked for).
+# What a ReLU study without snapshots or sharpness draws (tanh units saturate, snapshots
+# and sharpness are asked for).
 NOT_HEATMAP = [n for n in ALL if n not in ("lr_heatmaps", "saturated_units",
-                                           "units_over_training")]  # fmt: skip
+                                           "units_over_training", "sharpness_curves",
+                                           "stable_lr_vs_sharpness")]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +74,7 @@ def test_report_of_a_study(main_report):
     assert "**lr_heatmaps**: a single learning rate (0.05)" in skipped
     assert "**saturated_units**: saturated units are measured for tanh, sigmoid only" in skipped
     assert "**units_over_training**: no weight snapshots" in skipped
+    assert "**sharpness_curves**: no sharpness measured" in skipped
     assert "accuracy_vs_depth" not in skipped  # drawn, with CIs (3 seeds, 3 depths)
     assert plt.get_fignums() == []
 

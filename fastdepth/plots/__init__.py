@@ -46,7 +46,8 @@ Modules: :mod:`~fastdepth.plots.grid` (what a grid varied, how values read),
 :mod:`~fastdepth.plots.select` (runs per panel, statistics over seeds),
 :mod:`~fastdepth.plots.curves`, :mod:`~fastdepth.plots.layers`,
 :mod:`~fastdepth.plots.vs_depth`, :mod:`~fastdepth.plots.lr`,
-:mod:`~fastdepth.plots.boundaries`, :mod:`~fastdepth.plots.snapshots` (the figures),
+:mod:`~fastdepth.plots.boundaries`, :mod:`~fastdepth.plots.snapshots`,
+:mod:`~fastdepth.plots.sharpness` (the figures),
 :mod:`~fastdepth.plots.animate` (one run's training as a GIF / MP4:
 :func:`boundary_animation`), :mod:`~fastdepth.plots.registry`.
 """
@@ -75,6 +76,7 @@ from .layers import dead_units, layer_grad_profile, saturated_units
 from .layout import figure_notes
 from .lr import best_lr, lr_heatmaps, select_best_lr
 from .registry import FIGURES, FigureSpec
+from .sharpness import max_stable_lr, sharpness_curves, stable_lr_vs_sharpness
 from .snapshots import unit_history, units_over_training
 from .style import MAX_DEPTHS, STYLE, depth_groups, depth_palette
 from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
@@ -106,11 +108,14 @@ __all__ = [
     "layer_grad_profile",
     "loss_curves",
     "lr_heatmaps",
+    "max_stable_lr",
     "oscillation_vs_depth",
     "representative_runs",
     "save_animation",
     "saturated_units",
     "select_best_lr",
+    "sharpness_curves",
+    "stable_lr_vs_sharpness",
     "unit_history",
     "units_over_training",
     "varied_text",

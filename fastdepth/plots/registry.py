@@ -20,6 +20,7 @@ from .curves import grad_norm_curves, loss_curves
 from .grid import GridInfo
 from .layers import dead_units, layer_grad_profile, saturated_units, units_skip
 from .lr import lr_heatmaps, no_lr_grid
+from .sharpness import no_sharpness, no_stable_grid, sharpness_curves, stable_lr_vs_sharpness
 from .snapshots import no_snapshots, units_over_training
 from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
 
@@ -175,6 +176,31 @@ _SPECS = (
         lr_heatmaps,
         lr_grid=True,
         applies=no_lr_grid,
+    ),
+    FigureSpec(
+        "sharpness_curves",
+        "Sharpness and the edge of stability",
+        "The sharpness λ (top eigenvalue of the Hessian of the whole training set's loss, by "
+        "Lanczos; --sharpness-every) over training per depth: median over seeds, band = "
+        "inter-quartile range; dashed, in the depth's colour: its stability limit 2 / lr "
+        "(with momentum (2 + 2β) / lr). A curve that climbs to its line and hovers there is at "
+        "the edge of stability (Cohen et al. 2021).",
+        sharpness_curves,
+        needs=("curves", "palette"),
+        applies=no_sharpness,
+        by_colour=True,
+    ),
+    FigureSpec(
+        "stable_lr_vs_sharpness",
+        "Largest stable learning rate against 2 / λ₀",
+        "Per depth, over the grid's learning rates: the largest rate at which no seed diverged "
+        "or collapsed (every smaller rate stable too; circles) and the smallest at which one "
+        "did (crosses), beside 2 / λ₀, the stability limit of the initial curvature (median "
+        "over seeds, bars = IQR; diamonds).",
+        stable_lr_vs_sharpness,
+        needs=("palette",),
+        lr_grid=True,
+        applies=no_stable_grid,
     ),
     FigureSpec(
         "units_over_training",
