@@ -100,7 +100,9 @@ def test_several_learning_rates_give_heatmaps_and_best_lr_figures(stores, tmp_pa
     rep = report.write_report(stores["lrs"], tmp_path)
     names = sorted(p.name for p in rep.figures)
     assert "lr_heatmaps__circle__d1-2-3__s2__lr2.png" in names
-    others = [n for n in names if not n.startswith("lr_heatmaps")]
+    # the store measured the sharpness: its stable rates are drawn over the lr grid too
+    assert "stable_lr_vs_sharpness__circle__d1-2-3__s2__lr2.png" in names
+    others = [n for n in names if not n.startswith(("lr_heatmaps", "stable_lr_vs_sharpness"))]
     assert others and all(n.endswith("__circle__d1-2-3__s2__lr-best.png") for n in others)
     for p in rep.figures:
         check_png(p)
