@@ -114,9 +114,7 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
 # The linear-region counts of RunConfig.count_regions (fastdepth.analysis.counts.REGION_KEYS,
 # added to the summary by the engine, not by summarize): null when it is off, and
 # regions_final null for a diverged run.
-REGION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
-    "regions_init:int regions_final:int"
-)
+REGION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns("regions_init:int regions_final:int")
 
 
 def _schema(table: str, fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
