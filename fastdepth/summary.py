@@ -50,6 +50,8 @@ _DISPLAY = (
     ("saturated_frac_init", "sat@0", "f2"),
     ("saturated_frac_end", "sat@end", "f2"),
     ("born_saturated", "born sat", "int"),
+    ("regions_init", "regions@0", "count"),
+    ("regions_final", "regions@end", "count"),
     ("collapsed", "collapsed", "int"),
     ("diverged", "diverged", "int"),
 )
@@ -60,6 +62,8 @@ UNIT_COLUMNS = {
     "dead": ("dead_frac_init", "dead_frac_end", "born_dead"),
     "saturated": ("saturated_frac_init", "saturated_frac_end", "born_saturated"),
 }
+# The linear-region counts (RunConfig.count_regions): shown only when some run has one.
+REGION_COLUMNS = ("regions_init", "regions_final")
 _LEGEND_PARTS = (
     (None, "n = runs (seeds) per row; acc = final train / test accuracy, mean ± 95% CI over "
      "seeds (Student t, diverged runs excluded); loss = final train loss; |g| = total "
@@ -72,20 +76,32 @@ _LEGEND_PARTS = (
     ("saturated", "sat@0 / sat@end = share of saturated hidden units (tanh: |h| > 0.99, "
      "sigmoid: |2h - 1| > 0.99, on every training input) at init / end; born sat = runs "
      "with a fully saturated hidden layer at init;"),
+    ("regions", "regions@0 / regions@end = linear regions of the initial / final network "
+     "(--count-regions: exact along the data range or the box's diagonal, or estimated on a "
+     "grid over the box), mean over seeds (diverged runs excluded at the end);"),
     (None, "collapsed = runs that ended with a finite loss but the same output for every "
      "training input; diverged = runs stopped by a non-finite loss."),
 )  # fmt: skip
 LEGEND = " ".join(text for _, text in _LEGEND_PARTS)
 
 
-def legend_text(units: Sequence[str] = ("dead", "saturated")) -> str:
-    """The legend of a summary table that shows the columns of the unit measures ``units``."""
+def legend_text(units: Sequence[str] = ("dead", "saturated", "regions")) -> str:
+    """The legend of a summary table that shows the columns of ``units``: unit measures
+    (``dead``, ``saturated``) and ``regions``."""
     return " ".join(text for u, text in _LEGEND_PARTS if u is None or u in units)
 
 
 def shown_units(table: pd.DataFrame) -> list[str]:
-    """The unit measures whose columns a summary table holds (see :data:`UNIT_COLUMNS`)."""
-    return [u for u, cols in UNIT_COLUMNS.items() if cols[0] in table.columns]
+    """The optional column groups a summary table holds: the unit measures of
+    :data:`UNIT_COLUMNS`, and ``regions`` (:data:`REGION_COLUMNS`)."""
+    shown = [u for u, cols in UNIT_COLUMNS.items() if cols[0] in table.columns]
+    return shown + (["regions"] if REGION_COLUMNS[0] in table.columns else [])
+
+
+def _has_regions(runs: pd.DataFrame) -> bool:
+    """Whether some run has a region count (``count_regions`` was on)."""
+    col = REGION_COLUMNS[0]
+    return col in runs.columns and bool(runs[col].notna().any())
 
 
 def _applies(runs: pd.DataFrame, units: str) -> bool:
@@ -147,10 +163,13 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
         ``born_dead``, ``saturated_frac_init``, ``saturated_frac_end``, ``born_saturated``,
         ``collapsed`` and ``diverged`` (counts). The dead columns are there only if some
         run is of the ReLU family, the saturated ones only if some run is tanh or sigmoid;
-        a row they do not apply to holds NaN.
+        a row they do not apply to holds NaN. ``regions_init`` and ``regions_final``
+        (means over seeds of the runs that have one) are there only if some run counted
+        its regions (``count_regions``).
     """
     keys = list(group_keys(runs) if keys is None else keys)
     units = [u for u in UNIT_COLUMNS if _applies(runs, u)]
+    regions = _has_regions(runs)
     rows = []
     if len(runs):
         groups = runs.groupby(keys, sort=False, dropna=False) if keys else [((), runs)]
@@ -181,12 +200,14 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
                             (f"born_{u}", _count(g[f"born_{u}"])),
                         )
                     },
+                    **{c: _nanmean(g[c]) for c in REGION_COLUMNS if regions},
                     # stores of schema 1 have no such column (loaded as missing = not counted)
                     "collapsed": int(np.sum(g["collapsed"].fillna(False).astype(bool))),
                     "diverged": int(np.sum(g["status"] == "diverged")),
                 }
             )
     hidden = {c for u, cs in UNIT_COLUMNS.items() if u not in units for c in cs}
+    hidden |= set() if regions else set(REGION_COLUMNS)
     cols = [*keys, "n_runs", "train_acc", "train_acc_ci", "test_acc", "test_acc_ci",
             *(c for c, _, kind in _DISPLAY
               if kind != "ci" and c != "n_runs" and c not in hidden)]  # fmt: skip
@@ -201,6 +222,8 @@ def _fmt(value: float, kind: str, ci: float = math.nan, decimals: int = 3) -> st
     if kind == "ci":
         ci_text = f" ± {ci:.{decimals}f}" if math.isfinite(ci) else ""
         return f"{value:.{decimals}f}{ci_text}"
+    if kind == "count":  # a mean of counts: whole numbers once they are large
+        return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
     if kind == "f2":  # two decimals, but never a 150-digit cell: 1.2e+05 past 1000
         return f"{value:.2f}" if abs(value) < 1e3 else f"{value:.3g}"
     return f"{value:.3g}"

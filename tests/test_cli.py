@@ -86,6 +86,8 @@ EXAMPLES = {
     "log_every": ("2", 2), "eval_every": ("3", 3), "dtype": ("float32", "float32"),
     "seed": ("4:4", 4),  # --seeds 4 is a count
     "snapshot_every": ("7", 7),
+    "count_regions": ("segment", "segment"),
+    "regions_resolution": ("64", 64),
 }  # fmt: skip
 
 
@@ -101,7 +103,8 @@ def test_every_runconfig_field_is_reachable_by_a_flag_and_by_set(field):
              "init": ["--sigma-w2", "2"], "sigma_w2": ["--inits", "meanfield"],
              "sigma_b2": ["--inits", "meanfield", "--sigma-w2", "2"],
              "alpha": ["--activations", "leaky_relu"],
-             "batch_size": ["--n-train", "64"]}  # fmt: skip
+             "batch_size": ["--n-train", "64"],
+             "regions_resolution": ["--count-regions", "grid"]}  # fmt: skip
     flags = [f for f, fld, *_ in sweep.GRID_FLAGS if fld == field]
     ways = [["--set", f"{field}={text}"]] if field not in ("residual", "seed") else []
     ways += [[flags[0], text]] if flags else []

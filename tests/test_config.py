@@ -50,6 +50,8 @@ SPEC_DEFAULTS = {
     "dtype": "float64",
     "seed": 0,
     "snapshot_every": 0,
+    "count_regions": "off",
+    "regions_resolution": 256,
 }
 
 

@@ -10,6 +10,11 @@ fitted on measured chunk times by ``python -m bench.eta_fit`` on the reference m
 shape, where it takes 2.3-2.5x as long (W1, README; a spirals grid of depths 1-8), which
 made the old flat 40 GFLOP/s estimate right for one activation and wrong by that factor
 for the other (issue #19).
+
+A run with ``count_regions`` on also pays for two region counts (initial and final weights,
+:mod:`fastdepth.analysis.counts`), priced by :func:`regions_cost` from timings of
+:func:`fastdepth.analysis.grid_regions` and :func:`~fastdepth.analysis.segment_regions`
+(``docs/analysis.md``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "estimate_seconds",
     "flops",
     "memory_bytes",
+    "regions_cost",
     "train_cost",
 ]
 
@@ -49,6 +55,18 @@ LAYER_STEP_COST = 159.0
 #: slower (107e9). A busy machine is slower in wall time; the sweep's progress ETA
 #: measures the rate as it goes and needs only the relative costs.
 RATE_PER_THREAD = 130e9
+#: One grid point of a region count, in FLOP-equivalents: a fixed cost (building the point,
+#: hashing its pattern, its share of the sort that counts the distinct hashes), one per
+#: hidden unit (its activation and its bits), plus the forward FLOPs. Fitted on
+#: grid_regions at 256 x 256 for depths 2-16 and widths 8-32 (process time, the reference
+#: machine): 31 ns + 1.45 ns per hidden unit + 0.016 ns per weight, within 7%.
+REGION_POINT_COST = 4000.0
+REGION_POINT_UNIT_COST = 190.0
+#: One exact count along a segment, in FLOP-equivalents: a fixed cost and one per hidden
+#: layer (a forward pass at the breakpoints found so far, in NumPy: Python overhead, not
+#: FLOPs). Fitted the same way: 40 us + 59 us per hidden layer.
+REGION_SEGMENT_COST = 5.2e6
+REGION_SEGMENT_LAYER_COST = 7.7e6
 
 
 def memory_bytes(c: RunConfig) -> int:
@@ -74,13 +92,28 @@ def flops(c: RunConfig, include_eval: bool = True) -> int:
     return int(total)
 
 
+def regions_cost(c: RunConfig) -> float:
+    """Estimated time of a run's two region counts in FLOP-equivalents (0 when off)."""
+    if c.count_regions == "off":
+        return 0.0
+    if c.count_regions == "segment":
+        one = REGION_SEGMENT_COST + REGION_SEGMENT_LAYER_COST * c.depth
+    else:
+        lay = c.layout()
+        forward = 2.0 * float(np.sum(lay.table[:, FAN_IN] * lay.table[:, FAN_OUT]))
+        per_point = REGION_POINT_COST + REGION_POINT_UNIT_COST * sum(c.hidden_widths) + forward
+        one = per_point * c.regions_resolution**2
+    return 2.0 * one
+
+
 def train_cost(c: RunConfig) -> float:
-    """Estimated time of one run in FLOP-equivalents (see the module docstring)."""
+    """Estimated time of one run in FLOP-equivalents (see the module docstring), its
+    region counts (:func:`regions_cost`) included."""
     sample_steps = c.n_train * c.epochs  # every epoch touches each training sample once
     per_step = LAYER_STEP_COST * (c.depth + 1) + ACTIVATIONS.entry(c.activation).cost * sum(
         c.hidden_widths
     )
-    return float(flops(c)) + sample_steps * per_step
+    return float(flops(c)) + sample_steps * per_step + regions_cost(c)
 
 
 def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:

@@ -73,6 +73,12 @@ def canonical_dict(c: RunConfig) -> dict[str, Any]:
         d[name] = getattr(c, name)
     if c.snapshot_every:  # absent when off: older run ids stay valid
         d["snapshot_every"] = c.snapshot_every
+    if c.count_regions != "off":  # absent when off: older run ids stay valid
+        # Not the training (init_key / data_key leave it out: the same weights and batches)
+        # but what the run records, so a grid may hold a run with and without the counts.
+        d["count_regions"] = c.count_regions
+        if c.count_regions == "grid":
+            d["regions_resolution"] = c.regions_resolution
     return d
 
 

@@ -77,7 +77,12 @@ from .lr import best_lr, lr_heatmaps, select_best_lr
 from .registry import FIGURES, FigureSpec
 from .snapshots import unit_history, units_over_training
 from .style import MAX_DEPTHS, STYLE, depth_groups, depth_palette
-from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
+from .vs_depth import (
+    accuracy_vs_depth,
+    gradstats_vs_depth,
+    oscillation_vs_depth,
+    regions_vs_depth,
+)
 
 __all__ = [
     "ANIMATION_CAPTION",
@@ -107,6 +112,7 @@ __all__ = [
     "loss_curves",
     "lr_heatmaps",
     "oscillation_vs_depth",
+    "regions_vs_depth",
     "representative_runs",
     "save_animation",
     "saturated_units",

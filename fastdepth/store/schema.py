@@ -28,6 +28,7 @@ __all__ = [
     "LOCK",
     "MANIFEST",
     "PART_DIRS",
+    "REGION_COLUMNS",
     "RUNS_SCHEMA",
     "SCHEMAS",
     "SCHEMA_VERSION",
@@ -42,9 +43,11 @@ FORMAT = "fastdepth-sweep-store"
 # 3: unit states by activation: dead_* / born_dead for the ReLU family only (schema 2
 #    measured z <= 0 for every activation), saturated_* / born_saturated for tanh and
 #    sigmoid (runs, layers); runs gained snapshot_every (weight snapshots in params).
+# 4: runs gained count_regions, regions_resolution and regions_init/regions_final (linear
+#    regions of the initial and final network; null unless count_regions is on).
 # Parts of an older store still load (missing columns read as null, schema-2 dead
 # fractions of non-ReLU runs as missing: see read.py) but are never mixed with newer parts.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MANIFEST = "manifest.json"
 LOCK = "sweep.lock"
 DONE = "done"
@@ -108,6 +111,11 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
     "layer_saturated_init:list[float] layer_saturated_end:list[float] born_saturated:bool"
 )
 
+# The linear-region counts of RunConfig.count_regions (fastdepth.analysis.counts.REGION_KEYS,
+# added to the summary by the engine, not by summarize): null when it is off, and
+# regions_final null for a diverged run.
+REGION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns("regions_init:int regions_final:int")
+
 
 def _schema(table: str, fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
     meta = {b"fastdepth.table": table.encode(), b"fastdepth.schema": str(SCHEMA_VERSION).encode()}
@@ -123,6 +131,7 @@ RUNS_SCHEMA = _schema(
         ("status", pa.string()),  # a name of fastdepth.kernels.vocab.STATUSES
         *((f.name, _config_type(f)) for f in dataclasses.fields(RunConfig)),
         *SUMMARY_COLUMNS,
+        *REGION_COLUMNS,
     ],
 )
 # The per-step series of fastdepth.engine's curves table, in the telemetry's order.
