@@ -55,7 +55,8 @@ SWEEP_CASES = [
     ("out-under-a-file", lambda t: ["--out", str(_file(t) / "sub")], "nothing can be created"),
     ("out-in-proc", lambda t: ["--out", "/proc/fastdepth-x"], "/proc"),
     ("out-300-chars", lambda t: ["--out", str(t / ("a" * 300))], "choose a shorter name"),
-    ("seeds-20-digits", lambda t: ["--seeds", "99999999999999999999"], "more than the 100,000"),
+    ("seeds-20-digits", lambda t: ["--seeds", "99999999999999999999"],
+     "more than the 1,000,000"),
     ("eval-every-1e21", lambda t: ["--config", _toml(t, "[base]\neval_every = 1e21\n")],
      "eval_every must be below 2**63"),
     ("binary-toml", lambda t: ["--config", _toml(t, b"\x00\xff\xfe\x89PNG\r\n")],
@@ -220,15 +221,39 @@ def test_a_huge_grid_is_refused_before_any_run_is_built(monkeypatch, capsys, tmp
                                                                      orig(self)))  # fmt: skip
     axes = {"dataset": ["circle", "rings"], "depth": [1, 2, 4, 6, 8], "seed": range(3_000_000)}
     assert fd.Grid.count(axes) == 30_000_000
-    with pytest.raises(fd.ConfigError, match=r"30,000,000 runs .* more than the 100,000"):
+    with pytest.raises(fd.ConfigError, match=r"30,000,000 runs .* more than the 1,000,000"):
         fd.Grid(axes)
-    for seeds in ("3000000", "20000"):  # 30 M and the 200 000-run dry run
+    for seeds in ("3000000", "0:199999"):  # 30 M and 2 M runs
         assert sweep.main(["--seeds", seeds, "--dry-run", "--out", str(tmp_path / "x")]) == 2
         err = one_error_line(capsys.readouterr().err)
         assert "runs (dataset[2] x depth[5] x seed[" in err and "split it" in err
     assert built == []  # refused from the axes' lengths: not one run was built
     assert fd.Grid.count(axes, zip=[("dataset", "depth")]) == 3_000_000 * 5
-    assert grid_mod.MAX_RUNS == 100_000
+    assert grid_mod.MAX_RUNS == 1_000_000
+    many = {"lr": [0.1 * (k + 1) for k in range(401)], "weight_decay": [0.0, *range(1, 250)],
+            "seed": [0, 1]}  # fmt: skip
+    with pytest.raises(
+        fd.ConfigError,
+        match=r"100,250 combinations of values besides the "
+        r"seeds \(lr\[401\] x weight_decay\[250\] x seed\[2\]\), more than",
+    ):
+        fd.Grid(many)  # fmt: skip
+    assert built == []
+
+
+def test_a_large_grid_is_planned_from_its_settings(monkeypatch, capsys, tmp_path):
+    """A 200 000-run dry run builds one run per setting (10), not one per run."""
+    built = []
+    orig = fd.RunConfig.__post_init__
+    monkeypatch.setattr(fd.RunConfig, "__post_init__", lambda self: (built.append(1),
+                                                                     orig(self)))  # fmt: skip
+    out = tmp_path / "x"
+    assert sweep.main(["--seeds", "20000", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "200000 runs = dataset[2] x depth[5] x seed[20000]" in text
+    assert "3125 of up to 64 runs" in text
+    assert len(built) <= 12  # the 10 settings, a chunk-size check, the seed check
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- Dask, Ctrl-C
