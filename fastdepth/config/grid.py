@@ -103,7 +103,7 @@ class Grid:
 
     Parameters
     ----------
-    axes : mapping of field name -> value or list of values
+    axes : mapping of field name -> value or list of values, optional
         A list / tuple / range / array is an axis; a scalar sets the field for every run.
         For ``widths`` an axis is a list of sequences (``[(16, 16), (32, 8)]``); for
         ``dataset_params`` a list of dicts.
@@ -128,10 +128,11 @@ class Grid:
 
     def __init__(
         self,
-        axes: Mapping[str, Any],
+        axes: Mapping[str, Any] | None = None,
         base: RunConfig | Mapping[str, Any] | None = None,
         zip: Sequence[Sequence[str]] = (),  # shadows the builtin: the documented keyword
     ) -> None:
+        axes = {} if axes is None else axes
         if not isinstance(axes, Mapping):
             raise ConfigError(f"axes must be a dict of field -> values, got {axes!r:.80}")
         if base is not None and not isinstance(base, RunConfig | Mapping):
