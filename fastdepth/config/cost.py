@@ -116,8 +116,9 @@ def train_cost(c: RunConfig) -> float:
     return float(flops(c)) + sample_steps * per_step + regions_cost(c)
 
 
-def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:
-    """Wall time of training ``runs`` with ``threads`` threads, by :func:`train_cost`.
+def estimate_seconds(runs: Sequence[RunConfig], threads: int, copies: int = 1) -> float:
+    """Wall time of training ``runs`` (each ``copies`` times, e.g. once per seed) with
+    ``threads`` threads, by :func:`train_cost`.
 
     A measured model of the reference machine (``python -m bench.eta_fit`` refits it); on
     another CPU it is off by that CPU's speed, the same factor for every run. The sweep's
@@ -125,8 +126,8 @@ def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:
     """
     if threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    busy = max(1, min(int(threads), len(runs)))  # a thread trains one network at a time
-    return sum(train_cost(r) for r in runs) / (RATE_PER_THREAD * busy)
+    busy = max(1, min(int(threads), len(runs) * copies))  # a thread trains one net at a time
+    return sum(train_cost(r) for r in runs) * copies / (RATE_PER_THREAD * busy)
 
 
 def available_memory() -> int | None:
@@ -142,7 +143,10 @@ def _few(values: list) -> str:
 
 
 def check_memory(
-    runs: Sequence[RunConfig], limit_bytes: int | None = None, what: str | None = None
+    runs: Sequence[RunConfig],
+    limit_bytes: int | None = None,
+    what: str | None = None,
+    copies: int = 1,
 ) -> int:
     """Raise :class:`ConfigError` if ``runs`` need more telemetry memory than the limit.
 
@@ -154,13 +158,15 @@ def check_memory(
         no check is made.
     what : str, optional
         How to name the runs in the message.
+    copies : int
+        Each run stands for this many (a grid's settings, one per seed).
 
     Returns
     -------
     int
         Bytes needed.
     """
-    need = sum(r.memory_bytes() for r in runs)
+    need = sum(r.memory_bytes() for r in runs) * copies
     source = "limit_bytes"
     if limit_bytes is None:
         avail = available_memory()
@@ -171,10 +177,10 @@ def check_memory(
         gib = 2.0**30
         logs = sorted({r.log_every for r in runs})
         evals = sorted({r.eval_every for r in runs})
-        seeds = len({r.seed for r in runs})
+        seeds = len({r.seed for r in runs}) * copies
         what = what or f"these {len(runs)} runs"
         snaps = sorted({r.snapshot_every for r in runs if r.snapshot_every})
-        snap_bytes = sum(8 * r.n_snapshot_points * r.layout().n_params for r in runs)
+        snap_bytes = sum(8 * r.n_snapshot_points * r.layout().n_params for r in runs) * copies
         knob = f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)})"
         if snaps:
             knob = (
