@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import model
+from .analysis.counts import run_region_counts
 from .config import ConfigError, RunConfig, check_memory
 from .kernels import columns as T
 from .kernels import vocab
@@ -215,23 +216,19 @@ def unpack_one(batch: Batch, k: int, backend: str = "compiled") -> RunResult:
                                    run.sharpness_every)  # fmt: skip
     if run.measures_sharpness:
         init["sharpness"] = sharp_keys["sharpness_init"]
+    summary = summarize(tel.log, tel.eval, tel.init, layout.n_layers, status,
+                        int(a["div_step"][k]), output, target, units, sharp_keys)  # fmt: skip
+    if run.count_regions != "off":
+        # Here, in the trainer thread, so the counts overlap the other networks' training
+        # (a grid count's hashing is compiled and releases the GIL).
+        summary.update(run_region_counts(run, batch.initial[p0:p1], a["params"][p0:p1],
+                                         ok=status == "ok"))  # fmt: skip
     return RunResult(
         config=run,
         run_id=run.run_id,
         status=status,
         curves=_curves(tel, tl, sharp),
-        summary=summarize(
-            tel.log,
-            tel.eval,
-            tel.init,
-            layout.n_layers,
-            status,
-            int(a["div_step"][k]),
-            output,
-            target,
-            units,
-            sharp_keys,
-        ),  # fmt: skip
+        summary=summary,
         init=init,
         initial_params=layout.unpack(batch.initial[p0:p1]),
         final_params=layout.unpack(a["params"][p0:p1]),

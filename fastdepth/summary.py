@@ -55,6 +55,8 @@ _DISPLAY = (
     ("sharpness_final", "λ@end", "g3"),
     ("eos_fraction", "EoS", "f2"),
     ("lr_effective", "lr eff", "g3"),
+    ("regions_init", "regions@0", "count"),
+    ("regions_final", "regions@end", "count"),
     ("collapsed", "collapsed", "int"),
     ("diverged", "diverged", "int"),
 )
@@ -66,10 +68,12 @@ UNIT_COLUMNS = {
     "saturated": ("saturated_frac_init", "saturated_frac_end", "born_saturated"),
 }
 # Columns shown only when some run measured them (means over seeds of finite values):
-# the sharpness telemetry (sharpness_every > 0), the rate of lr_rule = 'sharpness'.
+# the sharpness telemetry (sharpness_every > 0), the rate of lr_rule = 'sharpness', the
+# linear-region counts (count_regions).
 OPTIONAL_COLUMNS = {
     "sharpness": ("sharpness_init", "sharpness_max", "sharpness_final", "eos_fraction"),
     "lr_rule": ("lr_effective",),
+    "regions": ("regions_init", "regions_final"),
 }
 _LEGEND_PARTS = (
     (None, "n = runs (seeds) per row; acc = final train / test accuracy, mean ± 95% CI over "
@@ -87,14 +91,18 @@ _LEGEND_PARTS = (
      "training set's loss) at init, its largest and its last value; EoS = share of the "
      "measurements at the edge of stability (λ >= 1.9 / lr);"),
     ("lr_rule", "lr eff = the rate used: lr, or lr / λ@0 for lr_rule sharpness;"),
+    ("regions", "regions@0 / regions@end = linear regions of the initial / final network "
+     "(--count-regions: exact along the data range or the box's diagonal, or estimated on a "
+     "grid over the box), mean over seeds (diverged runs excluded at the end);"),
     (None, "collapsed = runs that ended with a finite loss but the same output for every "
      "training input; diverged = runs stopped by a non-finite loss."),
 )  # fmt: skip
 LEGEND = " ".join(text for _, text in _LEGEND_PARTS)
 
 
-def legend_text(units: Sequence[str] = ("dead", "saturated")) -> str:
-    """The legend of a summary table that shows the columns of the unit measures ``units``."""
+def legend_text(units: Sequence[str] = ("dead", "saturated", "regions")) -> str:
+    """The legend of a summary table that shows the columns of ``units``: unit measures
+    (``dead``, ``saturated``) and ``regions``."""
     return " ".join(text for u, text in _LEGEND_PARTS if u is None or u in units)
 
 
@@ -172,7 +180,9 @@ def summary_table(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.D
         ``born_dead``, ``saturated_frac_init``, ``saturated_frac_end``, ``born_saturated``,
         ``collapsed`` and ``diverged`` (counts). The dead columns are there only if some
         run is of the ReLU family, the saturated ones only if some run is tanh or sigmoid;
-        a row they do not apply to holds NaN.
+        a row they do not apply to holds NaN. ``regions_init`` and ``regions_final``
+        (means over seeds of the runs that have one) are there only if some run counted
+        its regions (``count_regions``).
     """
     keys = list(group_keys(runs) if keys is None else keys)
     units = [u for u in UNIT_COLUMNS if _applies(runs, u)]
@@ -229,6 +239,8 @@ def _fmt(value: float, kind: str, ci: float = math.nan, decimals: int = 3) -> st
     if kind == "ci":
         ci_text = f" ± {ci:.{decimals}f}" if math.isfinite(ci) else ""
         return f"{value:.{decimals}f}{ci_text}"
+    if kind == "count":  # a mean of counts: whole numbers once they are large
+        return f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
     if kind == "f2":  # two decimals, but never a 150-digit cell: 1.2e+05 past 1000
         return f"{value:.2f}" if abs(value) < 1e3 else f"{value:.3g}"
     return f"{value:.3g}"

@@ -50,6 +50,14 @@ SHAPES: dict[str, list[str]] = {
     "tanh": ["--datasets", "circle,rings", "--depths", "1,2,4", "--seeds", "2",
              "--activations", "tanh", "--inits", "xavier", "--lrs", "0.3,1,3",
              "--sharpness-every", "5"],
+    # linear regions estimated on a grid (2-D data), 5 depths
+    "regions": ["--datasets", "circle", "--depths", "1,2,3,4,6", "--seeds", "3",
+                "--count-regions", "grid", "--regions-resolution", "64"],
+    # linear regions counted exactly along the data range (1-D regression), 2 rates, the
+    # larger diverging at depth 2 and 3 (regions_final missing there)
+    "regions1d": ["--datasets", "regression1d", "--loss", "mse", "--depths", "1,2,3",
+                  "--seeds", "2", "--activations", "identity,relu", "--lrs", "0.05,100",
+                  "--count-regions", "segment"],
 }  # fmt: skip
 
 

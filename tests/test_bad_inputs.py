@@ -55,7 +55,8 @@ SWEEP_CASES = [
     ("out-under-a-file", lambda t: ["--out", str(_file(t) / "sub")], "nothing can be created"),
     ("out-in-proc", lambda t: ["--out", "/proc/fastdepth-x"], "/proc"),
     ("out-300-chars", lambda t: ["--out", str(t / ("a" * 300))], "choose a shorter name"),
-    ("seeds-20-digits", lambda t: ["--seeds", "99999999999999999999"], "more than the 100,000"),
+    ("seeds-20-digits", lambda t: ["--seeds", "99999999999999999999"],
+     "more than the 1,000,000"),
     ("eval-every-1e21", lambda t: ["--config", _toml(t, "[base]\neval_every = 1e21\n")],
      "eval_every must be below 2**63"),
     ("binary-toml", lambda t: ["--config", _toml(t, b"\x00\xff\xfe\x89PNG\r\n")],
@@ -194,6 +195,7 @@ def test_cli_errors_in_a_subprocess_have_no_traceback(tmp_path):
         (lambda: fd.RunConfig(seed=10**20), "seed must be below"),
         (lambda: fd.RunConfig(noise=1e308), "noise must be finite"),
         (lambda: fd.Grid({"depth": [1]}, base=0), "base must be a RunConfig"),
+        (lambda: fd.Grid(base=0), "base must be a RunConfig"),
         (lambda: fd.Grid([1, 2]), "axes must be a dict"),
         (lambda: fd.Grid({"depth": [1, 2]}, zip=[[["depth"]]]), "a zip group lists axis"),
         (lambda: fd.Grid({"seed": [1, 1]}), "lists 1 twice"),
@@ -220,15 +222,39 @@ def test_a_huge_grid_is_refused_before_any_run_is_built(monkeypatch, capsys, tmp
                                                                      orig(self)))  # fmt: skip
     axes = {"dataset": ["circle", "rings"], "depth": [1, 2, 4, 6, 8], "seed": range(3_000_000)}
     assert fd.Grid.count(axes) == 30_000_000
-    with pytest.raises(fd.ConfigError, match=r"30,000,000 runs .* more than the 100,000"):
+    with pytest.raises(fd.ConfigError, match=r"30,000,000 runs .* more than the 1,000,000"):
         fd.Grid(axes)
-    for seeds in ("3000000", "20000"):  # 30 M and the 200 000-run dry run
+    for seeds in ("3000000", "0:199999"):  # 30 M and 2 M runs
         assert sweep.main(["--seeds", seeds, "--dry-run", "--out", str(tmp_path / "x")]) == 2
         err = one_error_line(capsys.readouterr().err)
         assert "runs (dataset[2] x depth[5] x seed[" in err and "split it" in err
     assert built == []  # refused from the axes' lengths: not one run was built
     assert fd.Grid.count(axes, zip=[("dataset", "depth")]) == 3_000_000 * 5
-    assert grid_mod.MAX_RUNS == 100_000
+    assert grid_mod.MAX_RUNS == 1_000_000
+    many = {"lr": [0.1 * (k + 1) for k in range(401)], "weight_decay": [0.0, *range(1, 250)],
+            "seed": [0, 1]}  # fmt: skip
+    with pytest.raises(
+        fd.ConfigError,
+        match=r"100,250 combinations of values besides the "
+        r"seeds \(lr\[401\] x weight_decay\[250\] x seed\[2\]\), more than",
+    ):
+        fd.Grid(many)  # fmt: skip
+    assert built == []
+
+
+def test_a_large_grid_is_planned_from_its_settings(monkeypatch, capsys, tmp_path):
+    """A 200 000-run dry run builds one run per setting (10), not one per run."""
+    built = []
+    orig = fd.RunConfig.__post_init__
+    monkeypatch.setattr(fd.RunConfig, "__post_init__", lambda self: (built.append(1),
+                                                                     orig(self)))  # fmt: skip
+    out = tmp_path / "x"
+    assert sweep.main(["--seeds", "20000", "--dry-run", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "200000 runs = dataset[2] x depth[5] x seed[20000]" in text
+    assert "3125 of up to 64 runs" in text
+    assert len(built) <= 12  # the 10 settings, a chunk-size check, the seed check
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- Dask, Ctrl-C
@@ -269,10 +295,26 @@ def test_ctrl_c_during_import_prints_no_traceback(tmp_path):
     assert is_command_line(["python", "-m", "fastdepth.sweep", "--seeds", "5"])
     assert is_command_line(["python", "/venv/bin/fastdepth", "sweep"])
     assert not is_command_line(["python", "-c", "import fastdepth"])
+    for delay in (0.3, 0.15, 0.6):  # importing NumPy, Numba and pandas takes longer
+        err, code = interrupt_import(tmp_path, delay, twice=delay != 0.3)
+        assert code in (130, -signal.SIGINT, 0), (code, err)
+        assert "Traceback" not in err or before_fastdepth(err), err
+
+
+def interrupt_import(cwd: Path, delay: float, twice: bool = False) -> tuple[str, int]:
+    """SIGINT (twice: two, as ``timeout -s INT`` sends) ``delay`` s into a sweep's start."""
     proc = subprocess.Popen([sys.executable, "-m", "fastdepth.sweep", "--dry-run"],
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
-    time.sleep(0.3)  # importing NumPy, Numba and pandas takes longer
-    proc.send_signal(signal.SIGINT)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=cwd)  # fmt: skip
+    time.sleep(delay)
+    for _ in range(2 if twice else 1):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
     _, err = proc.communicate(timeout=120)
-    assert "Traceback" not in err, err
-    assert proc.returncode in (130, -signal.SIGINT, 0), (proc.returncode, err)
+    return err, proc.returncode
+
+
+def before_fastdepth(err: str) -> bool:
+    """A traceback of Python's own start (``site``, ``runpy`` looking for the package):
+    no fastdepth code had run, so no fastdepth hook could catch it."""
+    return "fastdepth/" not in err or "init_import_site" in err

@@ -88,6 +88,8 @@ EXAMPLES = {
     "snapshot_every": ("7", 7), "sharpness_every": ("25", 25), "sharpness_k": ("2", 2),
     "sharpness_iters": ("30", 30), "sharpness_tol": ("0", 0.0),
     "lr_rule": ("sharpness", "sharpness"),
+    "count_regions": ("segment", "segment"),
+    "regions_resolution": ("64", 64),
 }  # fmt: skip
 
 
@@ -103,7 +105,8 @@ def test_every_runconfig_field_is_reachable_by_a_flag_and_by_set(field):
              "init": ["--sigma-w2", "2"], "sigma_w2": ["--inits", "meanfield"],
              "sigma_b2": ["--inits", "meanfield", "--sigma-w2", "2"],
              "alpha": ["--activations", "leaky_relu"],
-             "batch_size": ["--n-train", "64"]}  # fmt: skip
+             "batch_size": ["--n-train", "64"],
+             "regions_resolution": ["--count-regions", "grid"]}  # fmt: skip
     flags = [f for f, fld, *_ in sweep.GRID_FLAGS if fld == field]
     ways = [["--set", f"{field}={text}"]] if field not in ("residual", "seed") else []
     ways += [[flags[0], text]] if flags else []

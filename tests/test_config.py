@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from fastdepth.kernels.layout import Layout
 
-from fastdepth.config import ConfigError, Grid, RunConfig, parse_lrs, parse_seeds
+from fastdepth.config import ConfigError, Grid, RunConfig, cost, parse_lrs, parse_seeds
 
 # ----------------------------------------------------------------------------- RunConfig basics
 
@@ -55,6 +56,8 @@ SPEC_DEFAULTS = {
     "sharpness_iters": 20,
     "sharpness_tol": 1e-4,
     "lr_rule": "fixed",
+    "count_regions": "off",
+    "regions_resolution": 256,
 }
 
 
@@ -735,3 +738,63 @@ def test_validation_and_identity_follow_the_vocab_tables() -> None:
         other = "circle" if e.task == "regression" else "regression1d"
         with pytest.raises(ConfigError, match=f"loss='{e.name}' needs a {e.task} dataset"):
             RunConfig(dataset=other, loss=e.name)
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last", "zipped", "one"])
+def test_grid_built_from_settings_equals_the_full_product(where) -> None:
+    """Runs built on demand from their setting and seed are the product's runs, with the
+    same run ids; sizes and costs from the settings are the sums over the runs."""
+    seeds = [3, 1, 2.0, np.int64(7)] if where != "one" else [5]
+    rest = {"depth": [1, 2], "lr": [0.1, 0.2], "activation": ["relu", "tanh"]}
+    orders = {"first": ["seed", "depth", "lr", "activation"],
+              "middle": ["depth", "lr", "seed", "activation"]}  # fmt: skip
+    order = orders.get(where, [*rest, "seed"])
+    axes = {k: (seeds if k == "seed" else rest[k]) for k in order}
+    zip_ = [("seed", "depth")] if where == "zipped" else []
+    if where == "zipped":
+        axes["seed"] = seeds[:2]
+    g = Grid(axes, base={"epochs": 3}, zip=zip_)
+    if zip_:
+        combos = [
+            {"seed": s, "depth": d, "lr": lr, "activation": a}
+            for (s, d) in zip(axes["seed"], axes["depth"], strict=True)
+            for lr in rest["lr"] for a in rest["activation"]
+        ]  # fmt: skip
+    else:
+        combos = [dict(zip(axes, c, strict=True)) for c in itertools.product(*axes.values())]
+    want = [RunConfig.from_dict({"epochs": 3, **c}) for c in combos]
+    assert len(g) == len(want)
+    assert list(g) == want and g.runs() == want
+    assert [g[i] for i in range(len(g))] == want and g[-1] == want[-1] and g[1:6] == want[1:6]
+    assert g.run_ids() == [r.run_id for r in want] == [r.run_id for r in g]
+    assert len(set(g.run_ids())) == len(want)
+    assert g.memory_bytes() == sum(r.memory_bytes() for r in want)
+    assert g.estimated_flops() == sum(r.flops() for r in want)
+    assert g.estimate_seconds(threads=2) == pytest.approx(cost.estimate_seconds(want, 2))
+    np.testing.assert_array_equal(g.per_run(lambda r: r.flops()), [r.flops() for r in want])
+    settings = g.settings()
+    assert [settings[j] == r.replace(seed=settings[j].seed) for j, r in
+            zip(g.setting_of(), want, strict=True)] == [True] * len(want)  # fmt: skip
+    assert g.distinct("seed") == list(dict.fromkeys(r.seed for r in want))
+    assert g.distinct("depth") == list(dict.fromkeys(r.depth for r in want))
+    with pytest.raises(IndexError):
+        g[len(want)]
+
+
+def test_grid_seed_axis_errors_name_the_run() -> None:
+    with pytest.raises(ConfigError, match=r"grid run #2 \(seed=-1\) is invalid: seed must be >= 0"):
+        Grid({"depth": [1, 2], "seed": [0, 1, -1]})
+    with pytest.raises(ConfigError, match=r"grid axis 'seed' lists 1 twice \(values #0 and #2\)"):
+        Grid({"seed": [1, 2, 1.0]})
+    with pytest.raises(
+        ConfigError,
+        match=r"grid run #2 \(depth=1, lr=-1, seed=0\) is invalid.*"
+        r"\(4 of 8 runs are invalid\)",
+    ):
+        Grid({"depth": [1, 2], "lr": [0.1, -1], "seed": [0, 1]})  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"grid runs #0 \(momentum=0.5, seed=0\) and #2 "
+        r"\(momentum=0.9, seed=0\) are the same experiment",
+    ):
+        Grid({"momentum": [0.5, 0.9], "seed": [0, 1]})  # fmt: skip

@@ -1,9 +1,10 @@
 """Every figure of the report lays out cleanly, whatever the study's shape.
 
-The report of five study shapes (one dataset with 8 depths and a best rate per depth, tanh,
+The report of seven study shapes (one dataset with 8 depths and a best rate per depth, tanh,
 with weight snapshots and sharpness; a single depth; 16 depths with snapshots; 20 depths
 (drawn in two groups); tanh on two datasets with a best rate per depth and dataset, with
-sharpness) is
+sharpness; linear regions counted on a 2-D grid; linear regions counted along a 1-D data
+range, with two rates) is
 written with :func:`fastdepth.report.write_report`; each figure is checked as it is saved:
 every text artist lies inside the figure, and no two of the title block, the legends and
 the panel titles overlap each other, nor does a legend or the title block cover a panel,
@@ -137,10 +138,12 @@ BY_COLOUR = [name for name, spec in report.FIGURES.items() if spec.by_colour]
 # ReLU studies have dead units, tanh studies saturated ones; only stores with weight
 # snapshots draw the units over training.
 # Only the stores that measured the sharpness draw its figures (one8: Adam, no stable-rate
-# comparison; tanh: SGD over three rates, both).
+# comparison; tanh: SGD over three rates, both); only stores swept with --count-regions
+# draw the linear regions.
 SHARP = ("sharpness_curves", "stable_lr_vs_sharpness")
-RELU = [n for n in report.FIGURES if n != "saturated_units" and n not in SHARP]
-TANH = [n for n in report.FIGURES if n != "dead_units" and n not in SHARP]
+REGIONS = "regions_vs_depth"
+RELU = [n for n in report.FIGURES if n not in ("saturated_units", REGIONS, *SHARP)]
+TANH = [n for n in report.FIGURES if n not in ("dead_units", REGIONS, *SHARP)]
 NO_SNAP = ["units_over_training"]
 NO_GRID = [name for name in RELU if name != "lr_heatmaps"]
 # The figures each shape's report must draw (the others are skipped, with a reason), as
@@ -154,6 +157,10 @@ SHAPE_FIGURES = {
     "d20": {(n, tuple(ds)) for n in BY_COLOUR if n in RELU for ds in D20}
     | {(n, tuple(range(1, 21))) for n in NO_GRID if n not in BY_COLOUR and n not in NO_SNAP},
     "tanh": {(n, (1, 2, 4)) for n in (*TANH, *SHARP) if n not in NO_SNAP},
+    "regions": {(n, (1, 2, 3, 4, 6)) for n in [*NO_GRID, REGIONS] if n not in NO_SNAP},
+    # a regression task has no accuracy
+    "regions1d": {(n, (1, 2, 3)) for n in [*RELU, REGIONS]
+                  if n not in NO_SNAP and n != "accuracy_vs_depth"},
 }  # fmt: skip
 
 

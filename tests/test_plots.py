@@ -6,7 +6,7 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from _report_stores import build
+from _report_stores import SHAPES, build
 from matplotlib.figure import Figure
 
 import fastdepth.plots as fp
@@ -16,7 +16,8 @@ from fastdepth.store import load, load_curves, load_layers
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
-    return build(tmp_path_factory.getbasetemp() / "report_stores")
+    base = tmp_path_factory.getbasetemp() / "report_stores"
+    return {**build(base), **build(base, {"regions": SHAPES["regions"]})}
 
 
 @pytest.fixture(scope="module")
@@ -369,8 +370,10 @@ def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs, 
     snap = stores["snap"]
     snap_inputs = {"curves": load_curves(snap), "layers": load_layers(snap), "path": snap,
                    "palette": inputs["palette"]}  # fmt: skip
-    # the figures a relu study without snapshots leaves out, drawn from a store they fit
-    elsewhere = {"saturated_units", "units_over_training"}
+    # the figures a relu study without snapshots or region counts leaves out, drawn from a
+    # store they fit
+    elsewhere = {"saturated_units": snap, "units_over_training": snap,
+                 "regions_vs_depth": stores["regions"]}  # fmt: skip
     sharp = {"sharpness_curves", "stable_lr_vs_sharpness"}  # from the lr grid with sharpness
     lrs_inputs = {**inputs, "curves": load_curves(stores["lrs"])}
     for name, spec in fp.FIGURES.items():
@@ -380,7 +383,8 @@ def test_every_registered_figure_is_public_and_draws_from_its_inputs(main, lrs, 
         src, given = (lrs, inputs) if spec.lr_grid else (runs, inputs)
         if name in elsewhere:
             assert spec.skip_reason(runs, fp.grid_info(runs)), name
-            src, given = load(snap, timing=False), snap_inputs
+            src = load(elsewhere[name], timing=False)
+            given = {**snap_inputs, "palette": fp.depth_palette(src.depth)}
         if name in sharp:
             assert "no sharpness" in spec.skip_reason(
                 runs, fp.grid_info(runs)

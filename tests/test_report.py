@@ -22,7 +22,8 @@ ALL = list(report.FIGURES)
 # and sharpness are asked for).
 NOT_HEATMAP = [n for n in ALL if n not in ("lr_heatmaps", "saturated_units",
                                            "units_over_training", "sharpness_curves",
-                                           "stable_lr_vs_sharpness")]  # fmt: skip
+                                           "stable_lr_vs_sharpness",
+                                           "regions_vs_depth")]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +76,7 @@ def test_report_of_a_study(main_report):
     assert "**saturated_units**: saturated units are measured for tanh, sigmoid only" in skipped
     assert "**units_over_training**: no weight snapshots" in skipped
     assert "**sharpness_curves**: no sharpness measured" in skipped
+    assert "**regions_vs_depth**: no run counted its linear regions" in skipped
     assert "accuracy_vs_depth" not in skipped  # drawn, with CIs (3 seeds, 3 depths)
     assert plt.get_fignums() == []
 

@@ -5,6 +5,8 @@
 - :mod:`~fastdepth.analysis.regions`: linear regions of piecewise-linear networks, exact
   along a segment (:func:`segment_regions`) and estimated on a 2-D grid
   (:func:`grid_regions`).
+- :mod:`~fastdepth.analysis.counts`: the per-run counts of ``RunConfig(count_regions=...)``
+  (``regions_init`` / ``regions_final``), made by the engine after training.
 - :mod:`~fastdepth.analysis.budget`: parameter counts and equal-budget architectures.
 - :mod:`~fastdepth.analysis.figures`: the region-map figure.
 

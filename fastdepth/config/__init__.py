@@ -19,13 +19,14 @@ from .errors import ConfigError
 from .grid import Grid
 from .parse import parse_lrs, parse_seeds
 from .run import DEFAULTS, FIELD_NAMES, NULLABLE, RunConfig
-from .validate import DTYPES
+from .validate import DTYPES, REGION_COUNTS
 
 __all__ = [
     "DEFAULTS",
     "DTYPES",
     "FIELD_NAMES",
     "NULLABLE",
+    "REGION_COUNTS",
     "ConfigError",
     "Grid",
     "RunConfig",

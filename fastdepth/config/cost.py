@@ -10,6 +10,11 @@ fitted on measured chunk times by ``python -m bench.eta_fit`` on the reference m
 shape, where it takes 2.3-2.5x as long (W1, README; a spirals grid of depths 1-8), which
 made the old flat 40 GFLOP/s estimate right for one activation and wrong by that factor
 for the other (issue #19).
+
+A run with ``count_regions`` on also pays for two region counts (initial and final weights,
+:mod:`fastdepth.analysis.counts`), priced by :func:`regions_cost` from timings of
+:func:`fastdepth.analysis.grid_regions` and :func:`~fastdepth.analysis.segment_regions`
+(``docs/analysis.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ __all__ = [
     "estimate_seconds",
     "flops",
     "memory_bytes",
+    "regions_cost",
     "sharpness_cost",
     "train_cost",
 ]
@@ -49,6 +55,18 @@ LAYER_STEP_COST = 159.0
 #: slower (107e9). A busy machine is slower in wall time; the sweep's progress ETA
 #: measures the rate as it goes and needs only the relative costs.
 RATE_PER_THREAD = 130e9
+#: One grid point of a region count, in FLOP-equivalents: a fixed cost (building the point,
+#: hashing its pattern, its share of the sort that counts the distinct hashes), one per
+#: hidden unit (its activation and its bits), plus the forward FLOPs. Fitted on
+#: grid_regions at 256 x 256 for depths 2-16 and widths 8-32 (process time, the reference
+#: machine): 31 ns + 1.45 ns per hidden unit + 0.016 ns per weight, within 7%.
+REGION_POINT_COST = 4000.0
+REGION_POINT_UNIT_COST = 190.0
+#: One exact count along a segment, in FLOP-equivalents: a fixed cost and one per hidden
+#: layer (a forward pass at the breakpoints found so far, in NumPy: Python overhead, not
+#: FLOPs). Fitted the same way: 40 us + 59 us per hidden layer.
+REGION_SEGMENT_COST = 5.2e6
+REGION_SEGMENT_LAYER_COST = 7.7e6
 
 
 def memory_bytes(c: RunConfig) -> int:
@@ -81,13 +99,28 @@ def flops(c: RunConfig, include_eval: bool = True) -> int:
     return int(total)
 
 
+def regions_cost(c: RunConfig) -> float:
+    """Estimated time of a run's two region counts in FLOP-equivalents (0 when off)."""
+    if c.count_regions == "off":
+        return 0.0
+    if c.count_regions == "segment":
+        one = REGION_SEGMENT_COST + REGION_SEGMENT_LAYER_COST * c.depth
+    else:
+        lay = c.layout()
+        forward = 2.0 * float(np.sum(lay.table[:, FAN_IN] * lay.table[:, FAN_OUT]))
+        per_point = REGION_POINT_COST + REGION_POINT_UNIT_COST * sum(c.hidden_widths) + forward
+        one = per_point * c.regions_resolution**2
+    return 2.0 * one
+
+
 def train_cost(c: RunConfig) -> float:
-    """Estimated time of one run in FLOP-equivalents (see the module docstring)."""
+    """Estimated time of one run in FLOP-equivalents (see the module docstring), its
+    region counts (:func:`regions_cost`) included."""
     sample_steps = c.n_train * c.epochs  # every epoch touches each training sample once
     per_step = LAYER_STEP_COST * (c.depth + 1) + ACTIVATIONS.entry(c.activation).cost * sum(
         c.hidden_widths
     )
-    return float(flops(c)) + sample_steps * per_step + sharpness_cost(c)
+    return float(flops(c)) + sample_steps * per_step + sharpness_cost(c) + regions_cost(c)
 
 
 def sharpness_cost(c: RunConfig) -> float:
@@ -108,8 +141,9 @@ def sharpness_cost(c: RunConfig) -> float:
     return float(n_meas * ((2 * m + 1) * grad + 2 * m * m * lay.n_params))
 
 
-def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:
-    """Wall time of training ``runs`` with ``threads`` threads, by :func:`train_cost`.
+def estimate_seconds(runs: Sequence[RunConfig], threads: int, copies: int = 1) -> float:
+    """Wall time of training ``runs`` (each ``copies`` times, e.g. once per seed) with
+    ``threads`` threads, by :func:`train_cost`.
 
     A measured model of the reference machine (``python -m bench.eta_fit`` refits it); on
     another CPU it is off by that CPU's speed, the same factor for every run. The sweep's
@@ -117,8 +151,8 @@ def estimate_seconds(runs: Sequence[RunConfig], threads: int) -> float:
     """
     if threads < 1:
         raise ConfigError(f"threads must be >= 1, got {threads}")
-    busy = max(1, min(int(threads), len(runs)))  # a thread trains one network at a time
-    return sum(train_cost(r) for r in runs) / (RATE_PER_THREAD * busy)
+    busy = max(1, min(int(threads), len(runs) * copies))  # a thread trains one net at a time
+    return sum(train_cost(r) for r in runs) * copies / (RATE_PER_THREAD * busy)
 
 
 def available_memory() -> int | None:
@@ -134,7 +168,10 @@ def _few(values: list) -> str:
 
 
 def check_memory(
-    runs: Sequence[RunConfig], limit_bytes: int | None = None, what: str | None = None
+    runs: Sequence[RunConfig],
+    limit_bytes: int | None = None,
+    what: str | None = None,
+    copies: int = 1,
 ) -> int:
     """Raise :class:`ConfigError` if ``runs`` need more telemetry memory than the limit.
 
@@ -146,13 +183,15 @@ def check_memory(
         no check is made.
     what : str, optional
         How to name the runs in the message.
+    copies : int
+        Each run stands for this many (a grid's settings, one per seed).
 
     Returns
     -------
     int
         Bytes needed.
     """
-    need = sum(r.memory_bytes() for r in runs)
+    need = sum(r.memory_bytes() for r in runs) * copies
     source = "limit_bytes"
     if limit_bytes is None:
         avail = available_memory()
@@ -163,10 +202,10 @@ def check_memory(
         gib = 2.0**30
         logs = sorted({r.log_every for r in runs})
         evals = sorted({r.eval_every for r in runs})
-        seeds = len({r.seed for r in runs})
+        seeds = len({r.seed for r in runs}) * copies
         what = what or f"these {len(runs)} runs"
         snaps = sorted({r.snapshot_every for r in runs if r.snapshot_every})
-        snap_bytes = sum(8 * r.n_snapshot_points * r.layout().n_params for r in runs)
+        snap_bytes = sum(8 * r.n_snapshot_points * r.layout().n_params for r in runs) * copies
         knob = f"raise log_every (now {_few(logs)}) or eval_every (now {_few(evals)})"
         if snaps:
             knob = (

@@ -1,7 +1,7 @@
 """Many runs: :class:`Grid` crosses (or zips) lists of field values on top of a base config.
 
-A grid validates every expanded run when it is built, and estimates memory and FLOPs
-before anything runs::
+A grid validates every run it holds when it is built (one per setting, the seeds on their
+own), and estimates memory and FLOPs before anything runs::
 
     grid = Grid({"depth": [1, 2, 4, 6, 8], "seed": range(50)},
                 base={"dataset": "rings", "epochs": 1000, "log_every": 1})
@@ -14,20 +14,27 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cost, toml_io
+import numpy as np
+
+from . import cost, seeds, toml_io
 from .errors import ConfigError, unknown
 from .run import DEFAULTS, FIELD_NAMES, RunConfig
 from .values import is_seq, plain
 
-__all__ = ["MAX_RUNS", "Grid"]
+__all__ = ["MAX_RUNS", "MAX_SETTINGS", "Grid"]
 
-# Runs one grid may hold: every run is built and validated when the grid is (~0.1 ms and
-# ~2 KB each), so 100 000 runs take ~10 s and ~200 MB before anything trains.
-MAX_RUNS = 100_000
+# Runs one grid may hold. Runs are built on demand from their settings (module
+# fastdepth.config.seeds); what grows with the runs is the store (its runs table, one row
+# per run, loads as one frame) and the manifest's seed list: a million runs keep both
+# within a few hundred MB.
+MAX_RUNS = 1_000_000
+# Settings (combinations of the values of every axis but the seeds) one grid may hold:
+# each is built and validated when the grid is (~0.1 ms and ~2 KB), so 100 000 take ~10 s.
+MAX_SETTINGS = 100_000
 
 
 def _axis_values(name: str, value: Any) -> list[Any]:
@@ -96,7 +103,7 @@ class Grid:
 
     Parameters
     ----------
-    axes : mapping of field name -> value or list of values
+    axes : mapping of field name -> value or list of values, optional
         A list / tuple / range / array is an axis; a scalar sets the field for every run.
         For ``widths`` an axis is a list of sequences (``[(16, 16), (32, 8)]``); for
         ``dataset_params`` a list of dicts.
@@ -110,42 +117,59 @@ class Grid:
     Notes
     -----
     Order: the axes in the order given (a zipped group at the position of its first
-    member), the last axis varying fastest, as ``itertools.product``. Every run is built
-    and validated here; an invalid one raises :class:`ConfigError` naming its grid values,
-    and so do two runs with the same :attr:`RunConfig.run_id` (a field that has no effect
-    in that combination, such as ``momentum`` with ``optimizer='sgd'``).
+    member), the last axis varying fastest, as ``itertools.product``. One run per
+    setting (combination of the values of every axis but ``seed``) is built and validated
+    here, and the seeds on their own (:mod:`fastdepth.config.seeds`); an invalid run
+    raises :class:`ConfigError` naming its grid values, and so do two runs with the same
+    :attr:`RunConfig.run_id` (a field that has no effect in that combination, such as
+    ``momentum`` with ``optimizer='sgd'``). The runs themselves are built when asked for
+    (iteration, indexing, :meth:`runs`); sizes, costs and run ids come from the settings.
     """
 
     def __init__(
         self,
-        axes: Mapping[str, Any],
+        axes: Mapping[str, Any] | None = None,
         base: RunConfig | Mapping[str, Any] | None = None,
         zip: Sequence[Sequence[str]] = (),  # shadows the builtin: the documented keyword
     ) -> None:
+        axes = {} if axes is None else axes
         if not isinstance(axes, Mapping):
             raise ConfigError(f"axes must be a dict of field -> values, got {axes!r:.80}")
         if base is not None and not isinstance(base, RunConfig | Mapping):
             raise ConfigError(f"base must be a RunConfig, a dict or None, got {base!r:.80}")
         n = Grid.count(axes, zip)  # before any list is built: refuse what cannot fit
+        shape = " x ".join(f"{k}[{_axis_len(k, v)}]" for k, v in axes.items())
         if n > MAX_RUNS:
-            shape = " x ".join(f"{k}[{_axis_len(k, v)}]" for k, v in axes.items())
             raise ConfigError(
                 f"this grid has {n:,} runs ({shape}), more than the {MAX_RUNS:,} one grid may "
-                "hold (every run is built and validated in memory, ~0.1 ms and ~2 KB each); "
-                "use fewer seeds or values, or split it into several grids with one store each"
+                "hold (one store, one runs table); use fewer seeds or values, or split it "
+                "into several grids with one store each"
+            )
+        free = "seed" in axes and _axis_len("seed", axes["seed"]) > 1
+        free = free and not any("seed" in g for g in _zip_groups(zip))
+        n_settings = n // _axis_len("seed", axes["seed"]) if free else n
+        if n_settings > MAX_SETTINGS:
+            raise ConfigError(
+                f"this grid has {n_settings:,} combinations of values besides the seeds "
+                f"({shape}), more than the {MAX_SETTINGS:,} one grid may hold (each is built "
+                "and validated in memory, ~0.1 ms and ~2 KB); use fewer values, or split it "
+                "into several grids with one store each"
             )
         self._values: dict[str, list[Any]] = {}
         for name, value in axes.items():
-            vals = _axis_values(name, value)
+            vals = list(value) if isinstance(value, range) else _axis_values(name, value)
             if not vals:
                 raise ConfigError(f"grid axis {name!r} is empty; give at least one value")
             self._values[name] = vals
         self._base = self._base_overrides(base)
         self._zip = self._check_zip(zip)
-        for dim in self._dimensions():
-            _check_unique(dim)
+        self._free = "seed" if free else None
+        dims = self._dimensions()
+        for names, dim in dims:
+            if names != (self._free,):
+                _check_unique(dim)
         self._check_depth_vs_widths()
-        self._runs = self._expand()
+        self._settings, self._axis = self._expand(dims)
 
     @staticmethod
     def count(axes: Mapping[str, Any], zip: Sequence[Sequence[str]] = ()) -> int:
@@ -223,8 +247,9 @@ class Grid:
                 "overrides depth and width; vary widths alone, or drop widths"
             )
 
-    def _dimensions(self) -> list[list[dict[str, Any]]]:
-        """One list of field assignments per independent axis (a zip group is one axis)."""
+    def _dimensions(self) -> list[tuple[tuple[str, ...], list[dict[str, Any]]]]:
+        """``(names, assignments)`` per independent axis (a zip group is one axis); the
+        free seed axis has no assignments (its values are checked on their own)."""
         group_of = {name: g for g in self._zip for name in g}
         dims, done = [], set()
         for name in self._values:
@@ -233,18 +258,39 @@ class Grid:
                 continue
             done.add(g)
             n = len(self._values[g[0]])
-            dims.append([{k: self._values[k][i] for k in g} for i in range(n)])
+            rows = (
+                [] if g == (self._free,) else [{k: self._values[k][i] for k in g} for i in range(n)]
+            )
+            dims.append((g, rows))
         return dims
 
-    def _expand(self) -> list[RunConfig]:
+    def _expand(
+        self, dims: list[tuple[tuple[str, ...], list[dict[str, Any]]]]
+    ) -> tuple[list[RunConfig], seeds.SeedAxis]:
+        """Build and validate one run per setting; check the seeds; the grid's positions."""
+        names = [g for g, _ in dims]
+        p = names.index((self._free,)) if self._free else len(dims)
+        rest = [rows for g, rows in dims if g != (self._free,)]
+        after = int(np.prod([len(rows) for rows in rest[p:]], dtype=np.int64))
+        n_settings = int(np.prod([len(rows) for rows in rest], dtype=np.int64))
+        seed_list = None
+        if self._free:
+            trial = seeds.SeedAxis(n_settings, [0] * len(self._values["seed"]), after)
+            seed_list = seeds.check_seeds(
+                self._values["seed"], lambda k: f"#{trial.position(0, k)}"
+            )
+        axis = seeds.SeedAxis(n_settings, seed_list, after)
+        fixed = {"seed": seed_list[0]} if seed_list else {}
         varying = set(self.axes)
         runs: list[RunConfig] = []
         first_error, n_bad = None, 0
         by_id: dict[str, int] = {}
-        for i, combo in enumerate(itertools.product(*self._dimensions())):
+        for j, combo in enumerate(itertools.product(*rest)):
             assign: dict[str, Any] = {}
             for part in combo:
                 assign.update(part)
+            assign.update(fixed)
+            i = axis.position(j, 0)
             try:
                 cfg = RunConfig.from_dict({**self._base, **assign})
             except ConfigError as e:
@@ -254,22 +300,24 @@ class Grid:
                     first_error = f"grid run #{i} ({_fmt(shown)}) is invalid: {e}"
                 continue
             if cfg.run_id in by_id and first_error is None:
-                j = by_id[cfg.run_id]
-                a = {k: v for k, v in runs[j].to_dict().items() if k in varying}
+                j0 = by_id[cfg.run_id]
+                a = {k: v for k, v in runs[j0].to_dict().items() if k in varying}
                 b = {k: v for k, v in cfg.to_dict().items() if k in varying}
                 raise ConfigError(
-                    f"grid runs #{j} ({_fmt(a)}) and #{i} ({_fmt(b)}) are the same experiment "
-                    f"(run_id {cfg.run_id}): a grid value has no effect in this combination "
-                    "(e.g. momentum with optimizer='sgd', alpha with activation='relu', "
-                    "residual_block without residual); use zip= or separate grids"
+                    f"grid runs #{axis.position(j0, 0)} ({_fmt(a)}) and #{i} ({_fmt(b)}) are "
+                    f"the same experiment (run_id {cfg.run_id}): a grid value has no effect in "
+                    "this combination (e.g. momentum with optimizer='sgd', alpha with "
+                    "activation='relu', residual_block without residual); use zip= or "
+                    "separate grids"
                 )
-            by_id[cfg.run_id] = i
+            by_id[cfg.run_id] = j
             runs.append(cfg)
         if first_error is not None:
-            total = len(runs) + n_bad
-            more = f" ({n_bad} of {total} runs are invalid)" if n_bad > 1 else ""
+            total = (len(runs) + n_bad) * axis.n_seeds
+            bad = n_bad * axis.n_seeds
+            more = f" ({bad} of {total} runs are invalid)" if bad > 1 else ""
             raise ConfigError(first_error + more)
-        return runs
+        return runs, axis
 
     # ------------------------------------------------------------------ access
 
@@ -294,17 +342,61 @@ class Grid:
         return list(self._zip)
 
     def __len__(self) -> int:
-        return len(self._runs)
+        return len(self._axis)
 
     def __iter__(self) -> Iterator[RunConfig]:
-        return iter(self._runs)
+        if self._axis.seeds is None:
+            return iter(self._settings)
+        s, seed_list = self._settings, self._axis.seeds
+        return (seeds.with_seed(s[j], seed_list[k]) for j, k in self._axis.pairs())
 
-    def __getitem__(self, i: int) -> RunConfig:
-        return self._runs[i]
+    def __getitem__(self, i: int | slice) -> Any:
+        """Run ``i`` (a :class:`RunConfig`), or a list of runs for a slice; built on demand."""
+        n = len(self)
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(n))]
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"grid run {i} out of range for a grid of {n} runs")
+        j, k = self._axis.locate(i % n)
+        if self._axis.seeds is None:
+            return self._settings[j]
+        return seeds.with_seed(self._settings[j], self._axis.seeds[k])
 
     def runs(self) -> list[RunConfig]:
         """All runs, in grid order."""
-        return list(self._runs)
+        return list(self)
+
+    def settings(self) -> list[RunConfig]:
+        """One run per combination of the values of every axis but the seeds, in grid order.
+
+        Every run of the grid is one of these with another seed (a grid whose seeds are
+        zipped with another axis, or that has one seed, has its runs as settings).
+        """
+        return list(self._settings)
+
+    def setting_of(self) -> np.ndarray:
+        """The index into :meth:`settings` of every run, int64 of shape ``(len(grid),)``."""
+        return self._axis.order()
+
+    def per_run(self, fn: Callable[[RunConfig], float]) -> np.ndarray:
+        """``fn(run)`` of every run in grid order, float64 of shape ``(len(grid),)``.
+
+        ``fn`` is called once per setting, so it must not read the seed (a cost, a size).
+        """
+        values = np.array([float(fn(r)) for r in self._settings], dtype=np.float64)
+        return values[self._axis.order()]
+
+    def run_ids(self) -> list[str]:
+        """Every run's :attr:`RunConfig.run_id`, in grid order, without building the runs."""
+        return seeds.run_ids(self._settings, self._axis)
+
+    def distinct(self, field: str) -> list[Any]:
+        """The distinct values of ``field`` over the runs, in order of first appearance."""
+        if field == "seed" and self._axis.seeds is not None:
+            return list(dict.fromkeys(self._axis.seeds))
+        # settings appear in grid order for the first time in their own order
+        return list(dict.fromkeys(getattr(r, field) for r in self._settings))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Grid) and self.to_dict() == other.to_dict()
@@ -329,7 +421,7 @@ class Grid:
         :attr:`RunConfig.n_eval_points` define the counts. Per-thread forward/backward
         workspace and the datasets are not included (bounded by the chunk size).
         """
-        return sum(r.memory_bytes() for r in self._runs)
+        return sum(r.memory_bytes() for r in self._settings) * self._axis.n_seeds
 
     def estimated_flops(self, include_eval: bool = True) -> int:
         """Estimated FLOPs of the whole grid.
@@ -340,7 +432,7 @@ class Grid:
         over ``n_train + n_test`` samples at each of the ``n_eval_points``.
         ``S = sum(fan_in * fan_out)``; activations and biases are not counted.
         """
-        return sum(r.flops(include_eval) for r in self._runs)
+        return sum(r.flops(include_eval) for r in self._settings) * self._axis.n_seeds
 
     def estimate_seconds(self, gflops: float | None = None, threads: int | None = None) -> float:
         """Estimated wall time of training the grid.
@@ -358,7 +450,7 @@ class Grid:
             import numba
 
             threads = numba.get_num_threads()
-        return cost.estimate_seconds(self._runs, threads)
+        return cost.estimate_seconds(self._settings, threads, copies=self._axis.n_seeds)
 
     def check_memory(self, limit_bytes: int | None = None) -> int:
         """Raise :class:`ConfigError` if :meth:`memory_bytes` exceeds the limit.
@@ -374,7 +466,8 @@ class Grid:
         int
             Bytes needed.
         """
-        return cost.check_memory(self._runs, limit_bytes, what=f"this grid of {len(self)} runs")
+        return cost.check_memory(self._settings, limit_bytes, what=f"this grid of {len(self)} runs",
+                                 copies=self._axis.n_seeds)  # fmt: skip
 
     # ------------------------------------------------------------------ (de)serialise
 

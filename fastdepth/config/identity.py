@@ -80,6 +80,12 @@ def canonical_dict(c: RunConfig) -> dict[str, Any]:
     if c.measures_sharpness:
         d.update(sharpness_k=c.sharpness_k, sharpness_iters=c.sharpness_iters,
                  sharpness_tol=c.sharpness_tol)  # fmt: skip
+    if c.count_regions != "off":  # absent when off: older run ids stay valid
+        # Not the training (init_key / data_key leave it out: the same weights and batches)
+        # but what the run records, so a grid may hold a run with and without the counts.
+        d["count_regions"] = c.count_regions
+        if c.count_regions == "grid":
+            d["regions_resolution"] = c.regions_resolution
     return d
 
 

@@ -138,6 +138,18 @@ class RunConfig:
         trainer before the first step, with the ``sharpness_*`` settings); ``lr = 1`` is
         half the classical stability limit ``2 / lambda_0`` of gradient descent. A
         network with ``lambda_0 <= 0`` or not finite ends with status ``no_curvature``.
+    count_regions : {'off', 'segment', 'grid'}
+        Count the linear regions of the initial and the final network (the ``regions_init``
+        / ``regions_final`` of :attr:`RunResult.summary` and of the runs table), with
+        :mod:`fastdepth.analysis`: ``segment`` exactly along the data range (1-D data) or
+        the diagonal of the data's bounding box (2-D), ``grid`` estimated by the distinct
+        activation patterns on a ``regions_resolution`` x ``regions_resolution`` grid over
+        the bounding box (2-D data only). Needs a piecewise-linear activation (identity,
+        relu, leaky_relu). ``off`` (default) counts nothing.
+    regions_resolution : int
+        Grid points per axis of ``count_regions='grid'``, in ``[2, 4096]``; ignored
+        otherwise. The default 256 costs about 16 ms per count for a depth-8, width-16
+        network (``docs/analysis.md``).
 
     Raises
     ------
@@ -185,6 +197,8 @@ class RunConfig:
     sharpness_iters: int = 20
     sharpness_tol: float = 1e-4
     lr_rule: str = "fixed"
+    count_regions: str = "off"
+    regions_resolution: int = 256
 
     # ------------------------------------------------------------------ construction
 
@@ -395,7 +409,8 @@ class RunConfig:
         (optimizer fields the optimizer does not read, e.g. ``momentum`` unless
         optimizer='momentum' and ``beta1/beta2/eps`` unless 'adam'; ``alpha`` for
         activations without it, ``residual_block`` without residual, ``gain`` or
-        ``sigma_*`` for the schemes that ignore them).
+        ``sigma_*`` for the schemes that ignore them, ``regions_resolution`` unless
+        ``count_regions='grid'``; ``snapshot_every`` and ``count_regions`` when off).
         """
         return identity.canonical_dict(self)
 

@@ -21,7 +21,16 @@ from .errors import ConfigError, unknown
 if TYPE_CHECKING:
     from .run import RunConfig
 
-__all__ = ["ALPHA_ACTIVATIONS", "DTYPES", "MAX_NOISE", "MAX_RUN_BYTES", "run_bytes", "validate"]
+__all__ = [
+    "ALPHA_ACTIVATIONS",
+    "DTYPES",
+    "MAX_NOISE",
+    "MAX_REGIONS_RESOLUTION",
+    "MAX_RUN_BYTES",
+    "REGION_COUNTS",
+    "run_bytes",
+    "validate",
+]
 
 DTYPES = ("float64", "float32")
 # More Lanczos steps than this per measurement is a typo (the basis is iters x n_params).
@@ -33,6 +42,11 @@ MAX_RUN_BYTES = 2**40
 MAX_NOISE = 1e150
 # Activations that take a parameter (leaky_relu slope, elu scale).
 ALPHA_ACTIVATIONS = tuple(e.name for e in ACTIVATIONS.entries if e.alpha is not None)
+# RunConfig.count_regions: none, exact along a segment, or estimated on a 2-D grid.
+REGION_COUNTS = ("off", "segment", "grid")
+# A 4096 x 4096 grid is 16.8 M points (128 MiB of hashes, ~4 s per count at depth 8 width
+# 16); more is a typo for a per-run measurement.
+MAX_REGIONS_RESOLUTION = 4096
 
 
 def validate(c: RunConfig) -> None:
@@ -40,6 +54,7 @@ def validate(c: RunConfig) -> None:
     _data(c)
     _size(c)
     _architecture(c)
+    _regions(c)
     _optimizer(c)
     _schedule(c)
     _sharpness(c)
@@ -142,6 +157,31 @@ def _architecture(c: RunConfig) -> None:
         raise ConfigError(str(e)) from None
     if c.dtype not in DTYPES:
         raise unknown("dtype", c.dtype, DTYPES)
+
+
+def _regions(c: RunConfig) -> None:
+    if c.count_regions not in REGION_COUNTS:
+        raise unknown("count_regions", c.count_regions, REGION_COUNTS)
+    if not 2 <= c.regions_resolution <= MAX_REGIONS_RESOLUTION:
+        raise ConfigError(
+            f"regions_resolution must be in [2, {MAX_REGIONS_RESOLUTION}] (grid points per "
+            f"axis of count_regions='grid'), got {c.regions_resolution}"
+        )
+    if c.count_regions == "off":
+        return
+    if not ACTIVATIONS.entry(c.activation).piecewise_linear:
+        pwl = ACTIVATIONS.where(piecewise_linear=True)
+        raise ConfigError(
+            f"count_regions={c.count_regions!r} needs a piecewise-linear activation "
+            f"({', '.join(pwl)}); a {c.activation} network has no linear regions. Set "
+            "count_regions='off' or change the activation"
+        )
+    n_in = datasets.DATASETS[c.dataset].n_in
+    if c.count_regions == "grid" and n_in != 2:
+        raise ConfigError(
+            f"count_regions='grid' counts on a 2-D grid, but dataset {c.dataset!r} has "
+            f"{n_in} input(s); use count_regions='segment' (exact along the data range)"
+        )
 
 
 def _optimizer(c: RunConfig) -> None:

@@ -79,7 +79,12 @@ from .registry import FIGURES, FigureSpec
 from .sharpness import max_stable_lr, sharpness_curves, stable_lr_vs_sharpness
 from .snapshots import unit_history, units_over_training
 from .style import MAX_DEPTHS, STYLE, depth_groups, depth_palette
-from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
+from .vs_depth import (
+    accuracy_vs_depth,
+    gradstats_vs_depth,
+    oscillation_vs_depth,
+    regions_vs_depth,
+)
 
 __all__ = [
     "ANIMATION_CAPTION",
@@ -110,6 +115,7 @@ __all__ = [
     "lr_heatmaps",
     "max_stable_lr",
     "oscillation_vs_depth",
+    "regions_vs_depth",
     "representative_runs",
     "save_animation",
     "saturated_units",

@@ -19,8 +19,10 @@ import pandas as pd
 from ..kernels.vocab import OPTIMIZERS
 from ..store import CONFIG_COLUMNS
 
-# Grid fields not worth a title (bookkeeping / defaults that do not change the experiment).
-_QUIET = {"n_test", "data_seed", "eps", "log_every", "eval_every", "seed", "snapshot_every"}
+# Grid fields not worth a title (bookkeeping / defaults that do not change the experiment;
+# what count_regions measured, the regions figure says on its axis).
+_QUIET = {"n_test", "data_seed", "eps", "log_every", "eval_every", "seed", "snapshot_every",
+          "count_regions", "regions_resolution"}  # fmt: skip
 
 
 class CannotDraw(ValueError):

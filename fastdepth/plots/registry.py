@@ -22,7 +22,13 @@ from .layers import dead_units, layer_grad_profile, saturated_units, units_skip
 from .lr import lr_heatmaps, no_lr_grid
 from .sharpness import no_sharpness, no_stable_grid, sharpness_curves, stable_lr_vs_sharpness
 from .snapshots import no_snapshots, units_over_training
-from .vs_depth import accuracy_vs_depth, gradstats_vs_depth, oscillation_vs_depth
+from .vs_depth import (
+    accuracy_vs_depth,
+    gradstats_vs_depth,
+    no_regions,
+    oscillation_vs_depth,
+    regions_vs_depth,
+)
 
 # What a builder may ask for besides the runs table (keyword arguments of the builder).
 INPUTS = ("curves", "layers", "path", "palette")
@@ -139,6 +145,21 @@ _SPECS = (
         "(bootstrap for the share, within [0, 1], and on a log axis; Student t otherwise).",
         oscillation_vs_depth,
         needs=("palette",),
+    ),
+    FigureSpec(
+        "regions_vs_depth",
+        "Linear regions against depth",
+        "Runs swept with --count-regions only. Linear regions of the final (filled) and the "
+        "initial (open) network: exact along the data range (1-D) or the diagonal of its "
+        "bounding box (2-D) with 'segment', estimated by the distinct activation patterns "
+        "on a grid over the box with 'grid' (a lower bound); mean and 95% CI over seeds "
+        "(bootstrap on a log axis, Student t otherwise), dots = single seeds (final). With "
+        "zero initial biases (every init but playground and meanfield) the initial network "
+        "is positively homogeneous: its regions are cones from the origin, 2 along a segment "
+        "through it.",
+        regions_vs_depth,
+        needs=("palette",),
+        applies=no_regions,
     ),
     FigureSpec(
         "dead_units",

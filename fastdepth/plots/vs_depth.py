@@ -1,4 +1,4 @@
-"""Run metrics against depth: accuracy, gradient-norm statistics, oscillation.
+"""Run metrics against depth: accuracy, gradient-norm statistics, oscillation, linear regions.
 
 Each figure is a column of panels per condition with depth on x: the mean over seeds with
 its 95% confidence interval, and the single seeds as dots.
@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import LogLocator
 
 from ..metrics import mean_ci
 from .grid import CannotDraw, GridInfo
@@ -146,6 +147,9 @@ def _vs_depth_figure(
             ax = axes[i, j]
             if logs[i]:
                 ax.set_yscale("log")
+                # Minor ticks at 2 and 5 only: on a panel spanning about a decade matplotlib
+                # labels every minor tick, and 3 and 4 x 10^k then overlap.
+                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
             drawn[i, j] = _metric_vs_depth(ax, g, info, pal, row, log=logs[i], seeds=show_seeds)
             if i == 0:
                 panel_title(ax, label, g, info)
@@ -290,3 +294,68 @@ def oscillation_vs_depth(
     return _vs_depth_figure(runs, rows, "Oscillation of the training loss against depth",
                             "oscillation_vs_depth", palette=palette, show_seeds=show_seeds,
                             decorate=monotone)  # fmt: skip
+
+
+def _region_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that counted their linear regions (``count_regions`` on)."""
+    if "regions_init" not in runs.columns:
+        return runs.iloc[:0]
+    return runs[runs["regions_init"].notna()]
+
+
+def no_regions(runs: pd.DataFrame, info: GridInfo) -> str | None:
+    """The registry's ``applies`` check of :func:`regions_vs_depth`."""
+    if len(_region_runs(runs)):
+        return None
+    return "no run counted its linear regions (sweep with --count-regions segment or grid)"
+
+
+@styled
+def regions_vs_depth(
+    runs: pd.DataFrame,
+    *,
+    palette: Mapping[int, Any] | None = None,
+    show_seeds: bool = True,
+) -> Figure:
+    """Linear regions of the initial and the final network against depth.
+
+    The ``regions_final`` (filled) and ``regions_init`` (open) columns of the runs that
+    counted them (``RunConfig.count_regions``): exact along the data range or the diagonal
+    of its box (``segment``), or estimated on a grid over the box (``grid``); mean and 95%
+    CI over seeds (bootstrap on a log axis, Student t otherwise), single seeds (final) as
+    dots. Diverged runs are left out, as everywhere.
+
+    Parameters
+    ----------
+    runs, palette, show_seeds
+        As in :func:`accuracy_vs_depth`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    CannotDraw
+        When no run counted its regions, or with a single depth.
+    """
+    own = _region_runs(runs)
+    if len(own) == 0:
+        raise CannotDraw(no_regions(runs, None))  # type: ignore[arg-type]
+    modes = set(own["count_regions"]) if "count_regions" in own.columns else set()
+    ylabel = "linear regions"
+    if modes == {"segment"}:
+        ylabel = "linear regions along\nthe data range (exact)"
+    elif modes == {"grid"}:
+        res = set(own["regions_resolution"])
+        grid = f"a {res.pop()}$^2$ grid" if len(res) == 1 else "a grid"
+        ylabel = f"linear regions on {grid}\nover the data (estimate)"
+    series = [("regions_final", "of", "-", 0.5), ("regions_init", "o", "--", -0.5)]
+    extra = [
+        (Line2D([], [], color="0.3", marker="o", ls="-", lw=1), "final (mean ± 95% CI)"),
+        (Line2D([], [], color="0.3", marker="o", mfc="white", ls="--", lw=1), "initial"),
+    ]
+    return _vs_depth_figure(own, [Row(series, ylabel, "auto")],
+                            "Linear regions against depth", "regions_vs_depth",
+                            palette=palette, show_seeds=show_seeds,
+                            legend_extra=extra)  # fmt: skip

@@ -61,7 +61,7 @@ def _plan(grid: Grid, out: str | os.PathLike, threads: int | None,
     else:
         size = chunk_size or DEFAULT_CHUNK_SIZE
     avail = available_memory()
-    need, limit = chunk_memory(grid.runs(), size), (None if avail is None else avail // 2)
+    need, limit = chunk_memory(grid, size), (None if avail is None else avail // 2)
     if limit is not None and need > limit:
         raise ConfigError(
             f"a chunk of {size} runs needs about {fmt_bytes(need)} but only {fmt_bytes(limit)} "

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fastdepth.config import Grid, RunConfig
 from fastdepth.config.cost import available_memory
-from fastdepth.store import Store, StoreCorruptWarning, StoreError, chunk_bounds
+from fastdepth.store import Store, StoreCorruptWarning, StoreError
 
 from . import chunks
 from .inputs import check_out, check_reachable, manifest_errors
@@ -67,12 +69,16 @@ class Plan:
     dashboard: str | None = None  # --dask-dashboard (None: loopback, a free port)
 
 
-def chunk_memory(runs: Sequence[RunConfig], chunk_size: int) -> int:
-    """Peak bytes of one chunk in flight: its runs' memory times :data:`MEMORY_FACTOR`."""
-    sizes = [r.memory_bytes() for r in runs]
-    return max(
-        (sum(sizes[a:b]) for a, b in chunk_bounds(len(sizes), chunk_size)), default=0
-    ) * MEMORY_FACTOR  # fmt: skip
+def chunk_memory(grid: Grid, chunk_size: int) -> int:
+    """Peak bytes of one chunk in flight: its runs' memory times :data:`MEMORY_FACTOR`.
+
+    From the grid's settings (:meth:`Grid.per_run`): no run is built.
+    """
+    if len(grid) == 0:
+        return 0
+    sizes = grid.per_run(RunConfig.memory_bytes)
+    starts = np.arange(0, len(sizes), chunk_size)
+    return int(np.add.reduceat(sizes, starts).max()) * MEMORY_FACTOR
 
 
 def _check_threads(threads: int | None) -> None:
@@ -197,7 +203,7 @@ def plan(
     else:
         size = chunk_size or (EXECUTOR_CHUNK_SIZE if parsed is not None else DEFAULT_CHUNK_SIZE)
     avail = available_memory()
-    need, limit = chunk_memory(grid.runs(), size), (None if avail is None else avail // 2)
+    need, limit = chunk_memory(grid, size), (None if avail is None else avail // 2)
     if limit is not None and need > limit:
         raise UsageError(
             f"a chunk of {size} runs needs about {fmt_bytes(need)} but only "
@@ -309,14 +315,14 @@ def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], consol
     """
     from fastdepth import distributed
 
-    runs = p.grid.runs()
-    cost = [eta_cost(r) for r in runs]
-    todo_cost = sum(sum(cost[a:b]) for _, a, b in todo)
+    runs = p.grid  # each chunk's runs are built when it is submitted
+    cost = p.grid.per_run(eta_cost)
+    todo_cost = float(sum(cost[a:b].sum() for _, a, b in todo))
     n_todo = sum(b - a for _, a, b in todo)
     with GracefulStop(console) as stop, contextlib.ExitStack() as stack:
         local = p.scheduler is None or distributed.parse_scheduler(p.scheduler)[0] == "local"
         if local:  # workers on this machine then load the trainer from Numba's disk cache
-            chunks.warm_up({r.dtype for r in runs}, console.note)
+            chunks.warm_up(set(p.grid.distinct("dtype")), console.note)
         if p.scheduler is None:
             backend: Any = chunks.InProcess()
         else:
@@ -325,12 +331,13 @@ def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], consol
                 distributed.dask_client(p.scheduler, p.threads, p.dashboard, warn=lambda m: None)
             )
             console.note(f"dask: {backend.client}")
-        progress = Progress(console, len(runs), len(runs) - n_todo, sum(cost),
-                            sum(cost) - todo_cost)  # fmt: skip
+        total = float(cost.sum())
+        progress = Progress(console, len(runs), len(runs) - n_todo, total,
+                            total - todo_cost)  # fmt: skip
 
         def committed(parts: chunks.ChunkParts) -> None:
             a = parts.start
-            progress.update(parts.n_runs, sum(cost[a : a + parts.n_runs]))
+            progress.update(parts.n_runs, float(cost[a : a + parts.n_runs].sum()))
 
         try:
             return chunks.run_chunks(

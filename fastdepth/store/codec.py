@@ -26,6 +26,7 @@ from .schema import (
     LAYER_METRICS,
     LAYERS_SCHEMA,
     PART_DIRS,
+    REGION_COLUMNS,
     RUNS_SCHEMA,
     SUMMARY_COLUMNS,
     TIMING_SCHEMA,
@@ -65,7 +66,7 @@ def _run_row(index: int, chunk: int, res: RunResult) -> dict[str, Any]:
         row[name] = getattr(cfg, name)
     row["widths"] = ",".join(str(w) for w in cfg.hidden_widths)
     row["dataset_params"] = json.dumps(cfg.dataset_kwargs, sort_keys=True)
-    for name, _ in SUMMARY_COLUMNS:
+    for name, _ in (*SUMMARY_COLUMNS, *REGION_COLUMNS):
         row[name] = res.summary.get(name)  # a missing metric is null, never a wrong value
     return row
 

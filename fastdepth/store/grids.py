@@ -14,7 +14,7 @@ __all__ = ["grid_differences", "run_ids_digest"]
 
 def run_ids_digest(grid: Grid) -> str:
     """SHA-256 of the grid's run ids in order: equal digests, equal runs."""
-    return hashlib.sha256("\n".join(r.run_id for r in grid).encode()).hexdigest()
+    return hashlib.sha256("\n".join(grid.run_ids()).encode()).hexdigest()
 
 
 def _fmt_values(values: list[Any]) -> str:
@@ -32,10 +32,12 @@ def _fmt_values(values: list[Any]) -> str:
 def _field_values(grid: Grid) -> dict[str, list[Any]]:
     """Field -> distinct values over the grid's runs, in order of first appearance."""
     seen: dict[str, dict[str, Any]] = {name: {} for name in CONFIG_COLUMNS}
-    for run in grid:
+    for run in grid.settings():  # each seed's runs have the same values but the seed
         for name, value in run.to_dict().items():
             seen[name].setdefault(json.dumps(value, sort_keys=True), value)
-    return {name: list(v.values()) for name, v in seen.items()}
+    out = {name: list(v.values()) for name, v in seen.items()}
+    out["seed"] = grid.distinct("seed")
+    return out
 
 
 def grid_differences(old: Grid, new: Grid) -> list[str]:

@@ -28,6 +28,7 @@ __all__ = [
     "LOCK",
     "MANIFEST",
     "PART_DIRS",
+    "REGION_COLUMNS",
     "RUNS_SCHEMA",
     "SCHEMAS",
     "SCHEMA_VERSION",
@@ -45,7 +46,9 @@ FORMAT = "fastdepth-sweep-store"
 # 4: sharpness: runs gained the RunConfig fields sharpness_every / _k / _iters / _tol and
 #    lr_rule, and sharpness_init, sharpness_final, sharpness_max, eos_fraction and
 #    lr_effective; curves gained sharpness, eig_2..eig_4, their residuals and
-#    lanczos_iterations (NaN for runs that measured none).
+#    lanczos_iterations (NaN for runs that measured none). Runs also gained
+#    count_regions, regions_resolution and regions_init / regions_final (linear regions
+#    of the initial and final network; null unless count_regions is on).
 # Parts of an older store still load (missing columns read as null, schema-2 dead
 # fractions of non-ReLU runs as missing: see read.py) but are never mixed with newer parts.
 SCHEMA_VERSION = 4
@@ -113,6 +116,11 @@ SUMMARY_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns(
     "sharpness_init sharpness_final sharpness_max eos_fraction lr_effective"
 )
 
+# The linear-region counts of RunConfig.count_regions (fastdepth.analysis.counts.REGION_KEYS,
+# added to the summary by the engine, not by summarize): null when it is off, and
+# regions_final null for a diverged run.
+REGION_COLUMNS: tuple[tuple[str, pa.DataType], ...] = _columns("regions_init:int regions_final:int")
+
 
 def _schema(table: str, fields: Iterable[tuple[str, pa.DataType]]) -> pa.Schema:
     meta = {b"fastdepth.table": table.encode(), b"fastdepth.schema": str(SCHEMA_VERSION).encode()}
@@ -128,6 +136,7 @@ RUNS_SCHEMA = _schema(
         ("status", pa.string()),  # a name of fastdepth.kernels.vocab.STATUSES
         *((f.name, _config_type(f)) for f in dataclasses.fields(RunConfig)),
         *SUMMARY_COLUMNS,
+        *REGION_COLUMNS,
     ],
 )
 # The per-step series of fastdepth.engine's curves table, in the telemetry's order.

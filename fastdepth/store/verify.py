@@ -189,7 +189,7 @@ def verify(path: str | os.PathLike, *, deep: bool = True) -> VerifyReport:
                 rep.problems.append(f"{MANIFEST}: its grid does not match its run_ids_sha256 "
                                     "and n_runs (edited or damaged)")  # fmt: skip
             else:
-                ids = [r.run_id for r in grid]
+                ids = grid.run_ids()
     for k, why in s.damaged.items():
         rep.bad[k] = [f"{os.path.relpath(store.marker(k), store.path)}: {why}"]
     for k, why in s.missing.items():

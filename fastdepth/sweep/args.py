@@ -216,10 +216,7 @@ def build_grid(args: argparse.Namespace) -> Grid:
 
 
 def _values(grid: Grid, field: str) -> list[Any]:
-    seen: dict[Any, None] = {}
-    for r in grid:
-        seen.setdefault(getattr(r, field), None)
-    return list(seen)
+    return grid.distinct(field)
 
 
 def _label(values: list[Any]) -> str:

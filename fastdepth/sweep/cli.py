@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastdepth.config import ConfigError, Grid
-from fastdepth.config.cost import estimate_seconds
+from fastdepth.config import ConfigError, Grid, RunConfig
+from fastdepth.config.cost import RATE_PER_THREAD, train_cost
 from fastdepth.runner.inputs import make_dir
 from fastdepth.runner.progress import Console, Interrupted, fmt_bytes, hms
 from fastdepth.runner.session import (
@@ -79,22 +79,25 @@ def _fixed(grid: Grid) -> str:
 
 def _dry_run(p: Plan) -> str:
     import numba
+    import numpy as np
 
     grid = p.grid
     bounds = chunk_bounds(len(grid), p.chunk_size)
     threads = p.threads or numba.get_num_threads()
+    todo = np.ones(len(grid), dtype=bool)
     if p.existing:
         done = set(Store(p.path).done_chunks())
-        todo = [b for k, b in enumerate(bounds) if k not in done]
+        for k in done:
+            todo[slice(*bounds[k])] = False
         where = f"{p.path} (existing store: {len(done)}/{len(bounds)} chunks done; would resume)"
-        runs = grid.runs()
-        todo_runs = [r for a, b in todo for r in runs[a:b]]
     else:
         where = f"{p.path} (new)"
-        todo_runs = grid.runs()
-    flops = sum(r.flops() for r in todo_runs)
-    # on Dask the workers' threads are unknown here: priced as this machine's
-    secs = estimate_seconds(todo_runs, threads) if todo_runs else 0.0
+    # per setting, not per run: every seed of a setting costs the same
+    flops = float(grid.per_run(RunConfig.flops)[todo].sum())
+    n_todo = int(todo.sum())
+    busy = max(1, min(threads, n_todo))  # on Dask the workers' threads are unknown here:
+    cost = float(grid.per_run(train_cost)[todo].sum())  # priced as this machine's
+    secs = cost / (RATE_PER_THREAD * busy)
     lines = [
         "dry run: nothing is trained or written",
         f"grid:     {len(grid)} runs = {grid_shape(grid)}",
@@ -103,7 +106,7 @@ def _dry_run(p: Plan) -> str:
         f"chunks:   {len(bounds)} of up to {p.chunk_size} runs, "
         + (f"on Dask ({p.scheduler})" if p.scheduler else f"{threads} threads"),
         f"memory:   {fmt_bytes(grid.memory_bytes())} of telemetry and parameters in all; about "
-        f"{fmt_bytes(chunk_memory(grid.runs(), p.chunk_size))} per chunk in flight",
+        f"{fmt_bytes(chunk_memory(grid, p.chunk_size))} per chunk in flight",
         f"compute:  {flops / 1e9:.1f} GFLOP to train; about {hms(secs)} on {threads} threads "
         f"(grid.estimate_seconds: FLOPs plus per-layer and per-activation costs measured on a "
         f"2-core AVX-512 machine; the first sweep also compiles, ~30 s)",

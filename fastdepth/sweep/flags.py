@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastdepth import datasets
-from fastdepth.config import DEFAULTS, DTYPES, parse_seeds
+from fastdepth.config import DEFAULTS, DTYPES, REGION_COUNTS, parse_seeds
 from fastdepth.config.parse import parse_field
 from fastdepth.config.run import FIELD_KINDS
 from fastdepth.init import INIT_SCHEMES, RESIDUAL_INITS
@@ -67,6 +67,7 @@ def _names(names: Any) -> str:
     return ", ".join(names)
 
 
+_PWL = _names(ACTIVATIONS.where(piecewise_linear=True))
 _INITS = _names(dict.fromkeys(s.name for s in INIT_SCHEMES.values()))
 _LOSSES = _names(f"{e.name} ({e.task})" for e in LOSSES.entries)
 _ALPHA = _names(e.name for e in ACTIVATIONS.entries if e.alpha is not None)
@@ -122,6 +123,12 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("--lr-rule", "lr_rule", f"learning-rate rules: {_names(LR_RULES)}; sharpness makes the "
      "rate --lrs / lambda_0 of each network's own initial weights (--lrs 1 = half of 2 / "
      "lambda_0)"),
+    ("--count-regions", "count_regions", "count the linear regions of every initial and final "
+     "network (runs columns regions_init / regions_final): segment = exact along the data "
+     "range (1-D data) or the diagonal of its bounding box (2-D), grid = estimated on a grid "
+     f"over the box (2-D data); {_PWL} only; one of {_names(REGION_COUNTS)}"),
+    ("--regions-resolution", "regions_resolution", "with --count-regions grid: grid points per "
+     "axis (the cost grows with its square: ~16 ms per count at 256 for depth 8, width 16)"),
 )  # fmt: skip
 
 _EXAMPLE = {"int": "1,2,4 or 1:8", "float": "0.1,0.5", "str": "a,b"}
