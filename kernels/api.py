@@ -34,7 +34,7 @@ from .optim import momentum_step as _momentum
 from .optim import sgd_step as _sgd
 from .schedule import GuidedChunks, batch_costs
 from .shuffle import permutation_flat
-from .trainer import train_batch_flat
+from .trainer import needs_curvature, train_batch_flat, train_batch_flat_curvature
 
 
 def _table(layout: Layout) -> np.ndarray:
@@ -359,10 +359,12 @@ def train_batch(
     costs = batch_costs(p_off, tables, t_off, icfg, dinfo)
     order = np.argsort(-costs, kind="stable").astype(np.int64)
     n_threads = max(1, min(n_threads, order.shape[0]))
+    # The curvature trainer is compiled only for a batch that measures the sharpness.
+    train = train_batch_flat_curvature if needs_curvature(icfg) else train_batch_flat
     args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
             tel_off, status, div_step, order)  # fmt: skip
     if n_threads == 1:
-        train_batch_flat(*args, 0, order.shape[0])
+        train(*args, 0, order.shape[0])
         if on_done is not None:
             on_done(order)
         return
@@ -370,7 +372,7 @@ def train_batch(
 
     def work() -> None:
         for lo, hi in chunks:
-            train_batch_flat(*args, lo, hi)
+            train(*args, lo, hi)
             if on_done is not None:
                 on_done(order[lo:hi])
 

@@ -117,8 +117,12 @@ def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, 
 
 
 @njit(inline="always")
-def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel, to):
-    """Train one network in place; returns (status, divergence step or -1)."""
+def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel, to, measure):
+    """Train one network in place; returns (status, divergence step or -1).
+
+    ``measure`` is :func:`~.lanczos.top_eigen_flat` in the curvature trainer and
+    :func:`_no_curvature` in the plain one (see :func:`train_batch_flat`).
+    """
     act = icfg[I_ACT]
     loss_code = icfg[I_LOSS]
     opt = icfg[I_OPT]
@@ -244,7 +248,7 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             else:
                 row = 0
             so = o_sharp + row * sharp_w
-            its, _, err = top_eigen_flat(P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock,
+            its, _, err = measure(P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock,
                                          loss_code, key, sk, s_iters, fcfg[F_SHARP_TOL], hws,
                                          lwork, lws, tel, so, tel, so + sk)  # fmt: skip
             if err != 0:
@@ -318,17 +322,21 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     return status, div_step
 
 
-@njit
-def train_batch_flat(
-    params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
-    status, div_step, order, lo, hi,
-):  # fmt: skip
-    """Train the networks ``order[lo:hi]`` of a batch, one after another, in this thread.
+ERR_NO_CURVATURE = 3  # the plain trainer was handed a network that measures curvature
 
-    :func:`fastdepth.kernels.train_batch` calls it from several threads at once with
-    disjoint slices (the function holds no GIL); different networks touch disjoint parts
-    of ``params``, ``tel``, ``status`` and ``div_step``.
-    """
+
+@njit(inline="always")
+def _no_curvature(P, table, X, y, n, ld, act, alpha, rblock, loss_code, key, k, max_iter, tol,
+                  ws, work, lws, vals, vo, res, ro):  # fmt: skip
+    """Stands in for :func:`~.lanczos.top_eigen_flat` in the plain trainer: an error, so a
+    network that needs the sharpness ends with ``STATUS_BAD_CODE`` there (the engine
+    raises), never with made-up numbers."""
+    return 0, 0, ERR_NO_CURVATURE
+
+
+@njit(inline="always")
+def _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
+                 tel, tel_off, status, div_step, order, lo, hi, measure):  # fmt: skip
     for i in range(lo, hi):
         k = order[i]
         P = params[p_off[k] : p_off[k + 1]]
@@ -342,6 +350,45 @@ def train_batch_flat(
         Xte = xte[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
         Yte = yte[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
         st, ds = train_one(P, table, icfg[k], fcfg[k], keys[k], Xtr, Ytr, ntr, Xte, Yte, nte,
-                           n_in, tel, tel_off[k])  # fmt: skip
+                           n_in, tel, tel_off[k], measure)  # fmt: skip
         status[k] = st
         div_step[k] = ds
+
+
+@njit
+def train_batch_flat(
+    params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
+    status, div_step, order, lo, hi,
+):  # fmt: skip
+    """Train the networks ``order[lo:hi]`` of a batch, one after another, in this thread.
+
+    :func:`fastdepth.kernels.train_batch` calls it from several threads at once with
+    disjoint slices (the function holds no GIL); different networks touch disjoint parts
+    of ``params``, ``tel``, ``status`` and ``div_step``.
+
+    This is the plain trainer: it does not link the Hessian-vector product and Lanczos
+    code, which more than doubled the first-use compile (18 s to 41 s of CPU time,
+    measured with an empty cache). Batches in which some network measures the sharpness
+    (``sharpness_every > 0`` or ``lr_rule = 'sharpness'``) go to
+    :func:`train_batch_flat_curvature`, the same loop with the measurement linked in,
+    compiled the first time such a batch runs. Both run every network through the same
+    ``train_one``, so a network that measures nothing gets the same bits from either.
+    """
+    _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
+                 tel, tel_off, status, div_step, order, lo, hi, _no_curvature)  # fmt: skip
+
+
+@njit
+def train_batch_flat_curvature(
+    params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
+    status, div_step, order, lo, hi,
+):  # fmt: skip
+    """:func:`train_batch_flat` with the sharpness measurement
+    (:func:`~.lanczos.top_eigen_flat`) linked in."""
+    _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
+                 tel, tel_off, status, div_step, order, lo, hi, top_eigen_flat)  # fmt: skip
+
+
+def needs_curvature(icfg: np.ndarray) -> bool:
+    """Whether some network of a batch (its ``icfg`` rows) measures the sharpness."""
+    return bool(np.any(icfg[:, I_SHARP] > 0) or np.any(icfg[:, I_LR_RULE] == LR_SHARPNESS))

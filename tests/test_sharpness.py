@@ -256,3 +256,42 @@ def test_kernel_validation_refuses_bad_sharpness_columns():
         bad["icfg"][0, col] = val
         with pytest.raises(ValueError, match=msg):
             reference.train_batch(**bad)
+
+
+# --------------------------------------------------------------- the two compiled trainers
+_NAMES = ("params", "p_off", "tables", "t_off", "icfg", "fcfg", "keys", "dinfo", "xtr", "ytr",
+          "xte", "yte", "tel", "tel_off", "status", "div_step")  # fmt: skip
+
+
+def _drive(flat, runs):
+    from fastdepth import engine
+
+    a = engine.pack_batch(runs).arrays
+    flat(*[a[k] for k in _NAMES], np.arange(len(runs), dtype=np.int64), 0, len(runs))
+    return a
+
+
+def test_plain_networks_get_the_same_bits_from_either_trainer_and_the_plain_one_refuses_curvature():
+    # The plain trainer leaves the Lanczos code out (compile time); batches that measure go
+    # to the curvature trainer. A network that measures nothing must not care which ran it,
+    # and the plain one must never silently skip a measurement.
+    from fastdepth.kernels import trainer
+    from fastdepth.kernels.vocab import STATUSES
+
+    shapes = ((1, 0, "relu"), (3, 1, "tanh"))
+    plain = [fd.RunConfig(dataset="rings", depth=d, epochs=30, n_train=64, n_test=32, seed=s,
+                          activation=act) for d, s, act in shapes]  # fmt: skip
+    measured = fd.RunConfig(dataset="rings", depth=2, epochs=30, n_train=64, n_test=32,
+                            sharpness_every=10)  # fmt: skip
+    a = _drive(trainer.train_batch_flat, plain)
+    b = _drive(trainer.train_batch_flat_curvature, plain)
+    assert list(a["status"]) == list(b["status"]) == [STATUSES["ok"]] * 2
+    assert a["params"].tobytes() == b["params"].tobytes()
+    assert np.array_equal(a["tel"], b["tel"], equal_nan=True)
+    refused = _drive(trainer.train_batch_flat, [plain[0], measured])
+    assert list(refused["status"]) == [STATUSES["ok"], STATUSES["bad_code"]]
+    assert refused["params"][: a["p_off"][1]].tobytes() == a["params"][: a["p_off"][1]].tobytes()
+    assert trainer.needs_curvature(fd.engine.pack_batch([measured]).arrays["icfg"])
+    assert not trainer.needs_curvature(fd.engine.pack_batch(plain).arrays["icfg"])
+    rule = fd.RunConfig(dataset="rings", depth=2, epochs=5, lr_rule="sharpness", lr=1.0)
+    assert trainer.needs_curvature(fd.engine.pack_batch([rule]).arrays["icfg"])
