@@ -142,6 +142,7 @@ def top_eigenvalues(
     vals = np.empty(k)
     res = np.empty(k)
     it, conv, err = top_eigen_flat(params, table, Xp, y, n, ld, code, a, r, lc, np.uint64(key),
-                                   k, max_iter, tol, ws, work, lws, vals, 0, res, 0)  # fmt: skip
+                                   k, max_iter, tol, ws, work, lws, vals, 0, res, 0,
+                                   np.zeros(layout.n_params), 0, 0)  # fmt: skip
     _raise(int(err))
     return EigenResult(vals, res, int(it), bool(conv))

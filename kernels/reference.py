@@ -396,6 +396,7 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
     log, ev, init = tl.split(tel, to)
     snaps, snap_every = tl.snapshots(tel, to), tl.snapshot_every
     sharp, sharp_every, sk = tl.sharpness(tel, to), tl.sharpness_every, tl.sharpness_k
+    ritz = None  # the previous measurement's top Ritz vectors (lanczos.top_eigen_flat)
     lr0 = float(fc[F_LR])
     i_gn, i_sig, i_act, i_dead, i_born, _ = init_offsets(nl)
     e_act = eval_act_sq(nl)
@@ -429,11 +430,11 @@ def _train_one(P, layout, ic, fc, key, Xtr, ytr, Xte, yte, tel, to):
         due = (t % sharp_every == 0 or t == n_steps) if sharp_every > 0 else t == 0
         if sharp.shape[0] and due:
             srow = sharp[-1 if t == n_steps else t // max(sharp_every, 1)]
-            res = top_eigenvalues(P, layout, Xtr, ytr, act, LOSSES.name_of(int(ic[I_LOSS])),
-                                  alpha=alpha if ACTIVATIONS.entry(act).alpha is not None
-                                  else None, residual=r, k=sk, key=int(key),
-                                  max_iter=int(ic[I_SHARP_ITERS]),
-                                  tol=float(fc[F_SHARP_TOL]))  # fmt: skip
+            # warm-started from the previous measurement's top Ritz vectors, as the trainer
+            res, ritz = _lanczos(P, layout, Xtr, ytr, act, LOSSES.name_of(int(ic[I_LOSS])),
+                                 alpha if ACTIVATIONS.entry(act).alpha is not None else None,
+                                 r, sk, int(key), int(ic[I_SHARP_ITERS]),
+                                 float(fc[F_SHARP_TOL]), ritz)  # fmt: skip
             srow[:sk], srow[sk : 2 * sk], srow[2 * sk] = res.values, res.residuals, res.iterations
             if t == 0 and by_rate:
                 if not (np.isfinite(res.values[0]) and res.values[0] > 0):
@@ -585,11 +586,23 @@ def _start_vector(key, stream, n):
     return 2.0 * (np.array(u, dtype=np.float64) / 2.0**53) - 1.0
 
 
+WARM_BLEND = 0.1  # twin of lanczos.WARM_BLEND
+
+
 def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alpha=None,
                     residual=0, k=1, key=0, max_iter=20, tol=1e-4):  # fmt: skip
     """Reference of :func:`fastdepth.kernels.top_eigenvalues`: the same Lanczos iteration
     (start vector, full reorthogonalisation, stopping rule, restarts) in NumPy, with
     ``numpy.linalg.eigh`` on the tridiagonal."""
+    return _lanczos(params, layout, X, y, activation, loss, alpha, residual, k, key, max_iter,
+                    tol, None)[0]  # fmt: skip
+
+
+def _lanczos(params, layout, X, y, activation, loss, alpha, residual, k, key, max_iter, tol,
+             warm):  # fmt: skip
+    """:func:`top_eigenvalues` started from ``warm`` (the previous solve's unit-norm Ritz
+    sum, or None for the key's draw alone), as ``lanczos.top_eigen_flat``; returns the
+    result and this solve's Ritz sum (the next warm start; None if the values are NaN)."""
     from . import _validate_curvature as vc
 
     layout, *_ = vc.check_hvp(params, layout, X, y, activation, loss, alpha, residual)
@@ -601,7 +614,11 @@ def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alph
     vals, res = np.full(k, np.nan), np.full(k, np.nan)
     q = _start_vector(key, 0, npar)
     q /= np.sqrt(q @ q)
+    if warm is not None:
+        q = warm + WARM_BLEND * q
+        q /= np.sqrt(q @ q)
     restarts = 0
+    used, conv = m, False
     for j in range(m):
         V[j] = q
         w = hvp(params, layout, X, y, q.astype(params.dtype), activation, loss, alpha=alpha,
@@ -614,7 +631,7 @@ def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alph
             w -= V[: j + 1].T @ (V[: j + 1] @ w)
         be[j] = np.sqrt(w @ w)
         if not (np.isfinite(al[j]) and np.isfinite(be[j])):
-            return vc.EigenResult(np.full(k, np.nan), np.full(k, np.nan), j + 1, False)
+            return vc.EigenResult(np.full(k, np.nan), np.full(k, np.nan), j + 1, False), None
         T = np.diag(al[: j + 1]) + np.diag(be[:j], 1) + np.diag(be[:j], -1)
         theta, S = np.linalg.eigh(T)
         top = np.argsort(-theta, kind="stable")[: min(k, j + 1)]
@@ -622,7 +639,10 @@ def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alph
         res[: top.size] = np.abs(be[j] * S[-1, top])
         tnorm = np.max(np.abs(theta))
         if top.size == k and np.all(res <= tol * tnorm):
-            return vc.EigenResult(vals, res, j + 1, True)
+            used, conv = j + 1, True
+            break
+        if j == m - 1:
+            break
         if be[j] > 1e-12 * tnorm:
             q = w / be[j]
         else:
@@ -632,7 +652,10 @@ def top_eigenvalues(params, layout, X, y, activation="relu", loss="bce", *, alph
             for _ in range(2):
                 q -= V[: j + 1].T @ (V[: j + 1] @ q)
             q /= np.sqrt(q @ q)
-    return vc.EigenResult(vals, res, m, False)
+    # the next warm start: the top k Ritz vectors, each with its first Krylov coordinate >= 0
+    s = S[:, top] * np.where(S[0, top] < 0, -1.0, 1.0)
+    nxt = V[:used].T @ s.sum(axis=1)
+    return vc.EigenResult(vals, res, used, conv), nxt / np.sqrt(nxt @ nxt)
 
 
 # --- activation-pattern hashes (kernels/regions.py) -------------------------------------

@@ -193,6 +193,10 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
     # Hessian workspace on the padded training split and Lanczos scratch: only when measured
     hws = zeros_aligned(workspace_size(table, ltr, n_par) if n_sharp > 0 else 0, P)
     lws = np.zeros(lanczos_size(n_par, s_iters) if n_sharp > 0 else 0)
+    # the previous measurement's top Ritz vectors: each measurement after the first starts
+    # from them (a function of the run alone, so still the same bits everywhere)
+    ritz = np.zeros(n_par if n_sharp > 0 else 0)
+    warm = 0
     if full:
         Xb = Xtr_p
         yb = ytr
@@ -242,7 +246,8 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             or (sharp_every == 0 and t == 0)
         ):
             # The whole training set's Hessian, also for minibatch runs; the start vector
-            # comes from the run's own key, so the bits depend on nothing else.
+            # comes from the run's own key and its previous measurement, so the bits
+            # depend on nothing else.
             if sharp_every > 0:
                 row = t // sharp_every if t < n_steps else n_sharp - 1
             else:
@@ -250,9 +255,11 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
             so = o_sharp + row * sharp_w
             its, _, err = measure(P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock,
                                          loss_code, key, sk, s_iters, fcfg[F_SHARP_TOL], hws,
-                                         lwork, lws, tel, so, tel, so + sk)  # fmt: skip
+                                         lwork, lws, tel, so, tel, so + sk, ritz, 0,
+                                         warm)  # fmt: skip
             if err != 0:
                 return STATUS_BAD_CODE, t
+            warm = 1 if math.isfinite(tel[so]) else 0
             tel[so + 2 * sk] = its
             if t == 0 and lr_rule == LR_SHARPNESS:
                 lam0 = tel[so]
@@ -327,7 +334,7 @@ ERR_NO_CURVATURE = 3  # the plain trainer was handed a network that measures cur
 
 @njit(inline="always")
 def _no_curvature(P, table, X, y, n, ld, act, alpha, rblock, loss_code, key, k, max_iter, tol,
-                  ws, work, lws, vals, vo, res, ro):  # fmt: skip
+                  ws, work, lws, vals, vo, res, ro, ritz, xo, warm):  # fmt: skip
     """Stands in for :func:`~.lanczos.top_eigen_flat` in the plain trainer: an error, so a
     network that needs the sharpness ends with ``STATUS_BAD_CODE`` there (the engine
     raises), never with made-up numbers."""

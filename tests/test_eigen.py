@@ -213,3 +213,55 @@ def test_bad_solver_settings_are_refused(B):
     tiny = K.Layout(1, [], n_out=1)  # two parameters: k <= 2
     with pytest.raises(ValueError, match=r"k must be in \[1, 2\]"):
         B.top_eigenvalues(np.ones(2), tiny, X[:1], y, "relu", "mse", k=3)
+
+
+def _warm_solve(P, layout, X, y, act, loss, start, k=1, key=7, max_iter=40, tol=1e-10):
+    """The compiled solver started warm from ``start`` (unit norm): the trainer's call of
+    ``top_eigen_flat`` after its first measurement; returns the values, iterations and
+    the next warm start it wrote."""
+    from fastdepth.kernels import _validate_curvature as vc
+    from fastdepth.kernels import curvature
+    from fastdepth.kernels.lanczos import lanczos_size, top_eigen_flat
+
+    layout, n, code, a, r, lc = vc.check_hvp(P, layout, X, y, act, loss, None, 0)
+    Xp, ld, table, ws = curvature._point(P, layout, X)
+    lws = np.zeros(int(lanczos_size(layout.n_params, max_iter)))
+    vals, res, ritz = np.empty(k), np.empty(k), np.array(start, dtype=np.float64)
+    it, _, err = top_eigen_flat(P, table, Xp, y, n, ld, code, a, r, lc, np.uint64(key), k,
+                                max_iter, tol, ws, np.empty(n), lws, vals, 0, res, 0, ritz, 0,
+                                1)  # fmt: skip
+    assert err == 0
+    return vals, int(it), ritz
+
+
+def test_a_warm_start_at_the_top_eigenvector_converges_at_once_and_hands_it_on():
+    P, layout, X, y = _tiny(11, "tanh", "bce")
+    lam, U = np.linalg.eigh(_explicit_hessian(P, layout, X, y, "tanh", "bce"))
+    cold = K.top_eigenvalues(P, layout, X, y, "tanh", "bce", key=7, max_iter=40, tol=1e-10)
+    vals, it, ritz = _warm_solve(P, layout, X, y, "tanh", "bce", U[:, -1])
+    assert it < cold.iterations
+    np.testing.assert_allclose(vals[0], lam[-1], rtol=0, atol=1e-10 * np.abs(lam).max())
+    # the vector handed to the next solve is the top eigenvector (up to its sign) ...
+    assert abs(abs(ritz @ U[:, -1]) - 1.0) < 1e-8
+    # ... and the reference twin hands on the same one, with the same iterations
+    ref, nxt = R._lanczos(P, layout, X, y, "tanh", "bce", None, 0, 1, 7, 40, 1e-10, U[:, -1])
+    assert ref.iterations == it
+    np.testing.assert_allclose(ritz, nxt, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_warm_start_at_a_lower_eigenvector_still_finds_the_top_ones(k, monkeypatch):
+    # An eigenvalue that overtook the previous top one: the warm start is exactly the
+    # eigenvector of the (k+1)-th, with nothing of the top k in it but the key's share.
+    P, layout, X, y = _tiny(12, "relu", "mse")
+    lam, U = np.linalg.eigh(_explicit_hessian(P, layout, X, y, "relu", "mse"))
+    norm = np.abs(lam).max()
+    vals, _, _ = _warm_solve(P, layout, X, y, "relu", "mse", U[:, -1 - k], k=k)
+    np.testing.assert_allclose(vals, lam[::-1][:k], rtol=0, atol=1e-8 * norm)
+    ref, _ = R._lanczos(P, layout, X, y, "relu", "mse", None, 0, k, 7, 40, 1e-10, U[:, -1 - k])
+    np.testing.assert_allclose(ref.values, vals, rtol=0, atol=1e-9 * norm)
+    # Without the key's share the start is an invariant subspace: the solve stops at once
+    # on a converged eigenvalue that is not the largest (why WARM_BLEND is not 0).
+    monkeypatch.setattr(R, "WARM_BLEND", 0.0)
+    bad, _ = R._lanczos(P, layout, X, y, "relu", "mse", None, 0, 1, 7, 40, 1e-10, U[:, -1 - k])
+    assert bad.iterations == 1 and abs(bad.values[0] - lam[-1 - k]) < 1e-8 * norm

@@ -80,11 +80,12 @@ def memory_bytes(c: RunConfig) -> int:
     scratch = 0
     if c.measures_sharpness:
         # The trainer's Hessian workspace on the training split (kernels/hessian.py:
-        # workspace_size, rows of ~n_train) and the Lanczos basis (float64).
+        # workspace_size, rows of ~n_train), the Lanczos basis and the warm start (float64,
+        # kernels/lanczos.py: lanczos_size, plus one vector).
         u, p = sum(c.hidden_widths) + 1, lay.n_params
         state += (7 * u + max(c.hidden_widths)) * c.n_train + 7 * p
         m = min(c.sharpness_iters, p)
-        scratch = (m + 1) * p + 6 * m
+        scratch = (m + 2) * p + 6 * m + m * m
     return (telemetry + scratch) * 8 + state * c.np_dtype.itemsize
 
 
