@@ -19,8 +19,8 @@ Start vector: a counter-based draw from the run's key (:func:`start_vector`, Spl
 as in :mod:`shuffle`) or, warm, the previous solve's top Ritz vectors plus a tenth of that
 draw (:data:`WARM_BLEND`). A trainer measures the same network every few steps, and its
 top eigenvector moves little in between: started there, the residuals meet ``tol`` after
-about two thirds of the products a cold start needs (W1, every 50 steps: 4.4 against
-6.4). The added draw keeps every eigendirection in the Krylov space, so an eigenvalue that
+about three quarters of the products a cold start needs (W1, every 50 steps: 4.5 against
+6.2). The added draw keeps every eigendirection in the Krylov space, so an eigenvalue that
 overtook the previous top one is still found; it costs ~0.1 products.
 
 Reproducibility: the warm start is a function of the run alone; dot products are
