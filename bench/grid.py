@@ -6,12 +6,13 @@ depth, and a few seeds. fastdepth trains it at 1 thread and at all cores, interl
 cell by cell and round by round (medians of ``--repeats``); the NumPy reference trainer
 runs one seed for a tenth of the epochs (its cost per FLOP does not depend on either);
 with ``--peers`` the JAX and PyTorch versions (``bench/peers/*_grid.py``) run in the
-peers' own environment (``--peer-python``, default ``/work/venvs/peers/bin/python``
-or ``$FASTDEPTH_PEER_PYTHON``) for a quarter of the steps, at 1 thread (pinned to one
-CPU) and at all cores. Every rate is GFLOP/s of training (``6 S - 2 w_1`` per sample and
-step, :func:`fastdepth.kernels.layout.train_flops_per_sample`) and a share of this
-machine's FMA roof (:mod:`bench.roof`); ``vs peer`` is fastdepth over the best peer at
-the same thread count.
+peers' own environment (``--peer-python``, or ``$FASTDEPTH_PEER_PYTHON``: an interpreter
+with JAX, PyTorch and NumPy, never fastdepth's own) for a quarter of the steps (at most
+300), at 1 thread (pinned to one CPU) and at all cores, each cell's best of two timed
+runs after its compile. Every rate is GFLOP/s of training (``6 S - 2 w_1`` per sample
+and step, :func:`fastdepth.kernels.layout.train_flops_per_sample`) and a share of this
+machine's FMA roof (:mod:`bench.roof`); ``vs best peer`` is fastdepth over the faster
+peer at the same thread count.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ import fastdepth as fd
 from bench import roof as _roof
 
 PEERS = ("jax", "torch")
+# A peer's time per step is steady once compiled, so its share of the steps is capped:
+# PyTorch pays ~1 ms of Python per step and would otherwise dominate the grid's run time.
+PEER_MAX_STEPS = 300
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -67,7 +71,7 @@ class Cell:
     def peer_spec(self, fraction: float) -> dict:
         """The cell for the peers: whole minibatches only, ``fraction`` of the steps."""
         batch = self.batch or self.n
-        steps = max(4, round(self.epochs * (self.n // batch) * fraction))
+        steps = min(PEER_MAX_STEPS, max(4, round(self.epochs * (self.n // batch) * fraction)))
         return {"name": self.name, "n": self.n, "width": self.width, "depth": self.depth,
                 "batch": batch, "activation": self.activation, "optimizer": self.optimizer,
                 "lr": self.lr, "seeds": self.seeds, "steps": steps}  # fmt: skip
@@ -209,14 +213,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="fastdepth timings per cell (median)")
     ap.add_argument("--peers", action="store_true", help="also run the JAX and PyTorch peers")
-    ap.add_argument("--peer-python", default=os.environ.get("FASTDEPTH_PEER_PYTHON",
-                                                            "/work/venvs/peers/bin/python"),
-                    help="the peers' interpreter (JAX, PyTorch, NumPy; no fastdepth)")  # fmt: skip
+    ap.add_argument("--peer-python", default=os.environ.get("FASTDEPTH_PEER_PYTHON", ""),
+                    help="the peers' interpreter (JAX, PyTorch, NumPy; default: "
+                         "$FASTDEPTH_PEER_PYTHON)")  # fmt: skip
     ap.add_argument("--cells", default="", help="comma-separated cell numbers (1-based)")
     ap.add_argument("--json", default="", help="also write every figure to this file")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error(f"--repeats: expected an integer >= 1, got {args.repeats}")
+    if args.peers and not args.peer_python:
+        ap.error("--peers needs --peer-python or $FASTDEPTH_PEER_PYTHON (JAX and PyTorch)")
     cells = CELLS
     if args.cells:
         try:
