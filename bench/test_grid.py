@@ -1,7 +1,7 @@
 """The shape grid and the report's table: FLOP counts, cell specs and formatting.
 
 No timing here: these check that the grid counts the FLOPs the trainer does (the same
-formula as ``kernels/layout.run_flops``), that its cells cover the ranges it promises,
+formula as ``run_flops`` in kernels/layout.py), that its cells cover the ranges it promises,
 that each cell trains without diverging, and that the tables print every figure.
 """
 
