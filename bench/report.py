@@ -1,10 +1,16 @@
-"""Measure the README's performance table: ``python -m bench.report [--repeats 3]``.
+"""Measure the performance table of docs/performance.md: ``python -m bench.report [--repeats 3]``.
 
 Everything is measured side by side in one process, the workloads interleaved round by
 round (medians of ``--repeats`` rounds), so ratios hold even on a noisy shared machine.
-The NumPy reference trainer is timed on a slice of each workload (it is a plain Python
-loop; its cost per network does not depend on how many networks there are) and compared
-per FLOP.
+Every throughput is also printed as a share of this machine's FMA roof
+(:mod:`bench.roof`, measured before and after the rounds, the better kept) for the row's
+dtype and thread count. The NumPy reference trainer is timed once on a slice of each
+workload (it is a plain Python loop; its cost per network does not depend on how many
+networks there are) and compared per FLOP.
+
+A row of the table is a :class:`Row` in the list :func:`rows` returns: to add a workload,
+append one there (and, if the notes below the table should mention it, a line in
+:func:`notes`).
 """
 
 from __future__ import annotations
@@ -16,28 +22,37 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numba
 
 import fastdepth as fd
+from bench import roof as _roof
 from bench.workloads import W1_DEPTHS, small_runs, w1_gflop, w1_runs
 from fastdepth import engine
 from fastdepth.config import cost
 
 
-def _time(fn, repeats: int) -> float:
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+@dataclass(frozen=True)
+class Row:
+    """One line of the table.
 
+    ``run()`` trains once and returns ``None`` (the wall time is taken) or its own inner
+    time in seconds. ``once`` rows (the NumPy reference) run one time, after the rounds;
+    ``table=False`` rows are timed for the notes only. ``warm_up`` compiles what ``run``
+    needs before anything is timed.
+    """
 
-def _subprocess_seconds(code: str, env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)  # fmt: skip
-    return float(out.stdout.strip().splitlines()[-1])
+    key: str
+    label: str
+    run: Callable[[], float | None]
+    gflop: float
+    dtype: str = "float64"
+    threads: int = 2
+    once: bool = False
+    table: bool = True
+    warm_up: Callable[[], object] | None = None
 
 
 def _positive_int(text: str) -> int:
@@ -48,6 +63,119 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def rows(seeds: int, cores: int) -> list[Row]:
+    """The table's workloads (W1 with ``seeds`` seeds per depth) in measuring order."""
+    w1 = w1_runs(seeds)
+    w1_32 = w1_runs(seeds, "float32")
+    tanh = w1_runs(seeds, activation="tanh")
+    small = small_runs(50)
+    g, gs = w1_gflop(w1), w1_gflop(small)
+    ref_slice, small_ref = w1_runs(1), small_runs(1)  # one network per depth
+
+    def trainer_only(threads: int) -> float:
+        # The compiled trainer without the (serial) Python unpacking of results. A fresh
+        # batch each time: training updates the packed parameters in place.
+        return engine.run_batch(engine.pack_batch(w1), threads=threads)
+
+    def per_depth() -> None:
+        for d in W1_DEPTHS:
+            fd.train_many([r for r in w1 if r.depth == d], threads=cores)
+
+    def train(runs, threads=cores, backend="compiled"):
+        return lambda: (fd.train_many(runs, threads=threads, backend=backend), None)[1]
+
+    def warm(dtype="float64", activation="relu"):
+        return train(w1_runs(1, steps=3, dtype=dtype, activation=activation))
+
+    t = f"{cores} threads"
+    return [
+        Row("w1", f"W1 float64, {t}", train(w1), g, threads=cores, warm_up=warm()),
+        Row("w1_1", "W1 float64, 1 thread", train(w1, 1), g, threads=1),
+        Row("k", f"W1 trainer alone, {t}", lambda: trainer_only(cores), g, threads=cores,
+            table=False),  # fmt: skip
+        Row("k_1", "W1 trainer alone, 1 thread", lambda: trainer_only(1), g, threads=1,
+            table=False),  # fmt: skip
+        Row("w1_32", f"W1 float32, {t}", train(w1_32), g, "float32", cores,
+            warm_up=warm("float32")),  # fmt: skip
+        Row("w1_32_1", "W1 float32, 1 thread", train(w1_32, 1), g, "float32", 1),
+        Row("tanh", f"W1 with tanh + Xavier, float64, {t}", train(tanh), g, threads=cores,
+            warm_up=warm(activation="tanh")),  # fmt: skip
+        Row("per_depth", "W1 as 5 per-depth batches", per_depth, g, threads=cores, table=False),
+        Row("small", f"small (N=200, w8, d1-8, 2000 steps) x 50 seeds, {t}", train(small), gs,
+            threads=cores, warm_up=train(small[:2])),  # fmt: skip
+        Row("ref", "W1 NumPy reference (1 seed per depth)", train(ref_slice, 1, "reference"),
+            w1_gflop(ref_slice), threads=1, once=True),  # fmt: skip
+        Row("small_ref", "small, NumPy reference (1 seed per depth)",
+            train(small_ref, 1, "reference"), w1_gflop(small_ref), threads=1, once=True),
+    ]  # fmt: skip
+
+
+def measure(table: list[Row], repeats: int) -> dict[str, float]:
+    """Median seconds per row key: the rounds interleaved, then the ``once`` rows."""
+    for r in table:
+        if r.warm_up is not None:
+            r.warm_up()
+    # Round-robin, not one workload after another: on a shared machine the load drifts, and
+    # interleaving makes every ratio compare timings taken close together.
+    samples: dict[str, list[float]] = {r.key: [] for r in table}
+    for rnd in range(repeats):
+        for r in table:
+            if r.once and rnd > 0:
+                continue
+            t = time.perf_counter()
+            inner = r.run()
+            samples[r.key].append(time.perf_counter() - t if inner is None else inner)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def _subprocess_seconds(code: str, env: dict) -> float:
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def start_times(n: int = 3) -> tuple[list[float], list[float]]:
+    """Cold (empty Numba cache) and warm start of a tiny ``train_many``, ``n`` of each."""
+    code = ("import time; t=time.perf_counter(); import fastdepth as fd; "
+            "fd.train_many([fd.RunConfig(dataset='rings', depth=2, epochs=2)]); "
+            "print(time.perf_counter()-t)")  # fmt: skip
+    colds, warms = [], []
+    for _ in range(n):  # a single compile is at the mercy of the neighbours' load
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            colds.append(_subprocess_seconds(code, env))
+            warms.append(_subprocess_seconds(code, env))
+    return colds, warms
+
+
+def format_table(table: list[Row], med: dict[str, float], roof: _roof.Roof) -> list[str]:
+    """Markdown lines: workload, wall time, GFLOP/s and share of the roof."""
+    out = ["| workload | wall time | GFLOP/s | share of roof |", "|---|---:|---:|---:|"]
+    for r in table:
+        if not r.table:
+            continue
+        rate = r.gflop / med[r.key]
+        share = roof.share(rate, r.dtype, r.threads)
+        out.append(f"| {r.label} | {med[r.key]:.1f} s | {rate:.1f} | {100 * share:.1f}% |")
+    return out
+
+
+def notes(med: dict[str, float], table: list[Row]) -> list[str]:
+    """The ratios below the table."""
+    g = {r.key: r.gflop for r in table}
+    rate = {k: g[k] / med[k] for k in med}
+    return [
+        f"- speed-up 1 -> all threads on W1: {med['w1_1'] / med['w1']:.2f}x (the compiled "
+        f"trainer alone: {med['k_1'] / med['k']:.2f}x, {med['k']:.1f} s / {med['k_1']:.1f} s)",
+        f"- float32 / float64 throughput: {med['w1'] / med['w1_32']:.2f}x",
+        f"- compiled / NumPy reference, W1: {rate['w1'] / rate['ref']:.1f}x",
+        f"- compiled / NumPy reference, small problems: {rate['small'] / rate['small_ref']:.1f}x",
+        f"- W1 as one mixed batch vs the sum of its 5 per-depth batches: "
+        f"{med['w1'] / med['per_depth']:.3f}",
+        f"- W1 with tanh vs with ReLU (time): {med['tanh'] / med['w1']:.2f}x",
+    ]  # fmt: skip
 
 
 def sharpness_rows(w1: list, repeats: int, threads: int = 2) -> list[tuple[str, str, str]]:
@@ -62,7 +190,9 @@ def sharpness_rows(w1: list, repeats: int, threads: int = 2) -> list[tuple[str, 
     fd.train_many(sharp[0][:1] + w1[:1], threads=1)  # compile both paths before timing
     tp, ts, used = [], [[] for _ in tols], [0.0 for _ in tols]
     for _ in range(repeats):
-        tp.append(_time(lambda: fd.train_many(w1, threads=threads), 1))
+        t = time.perf_counter()
+        fd.train_many(w1, threads=threads)
+        tp.append(time.perf_counter() - t)
         for i, runs in enumerate(sharp):
             t = time.perf_counter()
             res = fd.train_many(runs, threads=threads)
@@ -81,106 +211,45 @@ def sharpness_rows(w1: list, repeats: int, threads: int = 2) -> list[tuple[str, 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=_positive_int, default=3,
                     help="timings per workload; the table shows medians (default: 3)")  # fmt: skip
     ap.add_argument("--seeds", type=_positive_int, default=50,
                     help="W1 seeds (default: 50, the full workload)")  # fmt: skip
+    ap.add_argument("--no-start", action="store_true",
+                    help="skip the cold / warm start measurement")  # fmt: skip
     ap.add_argument("--only", choices=("sharpness",),
                     help="measure only this row (W1 with sharpness telemetry)")  # fmt: skip
     args = ap.parse_args(argv)
+    cores = numba.config.NUMBA_NUM_THREADS
     if args.only == "sharpness":
         print("| workload | wall time | vs W1 |\n|---|---:|---:|")
-        for row in sharpness_rows(w1_runs(args.seeds), args.repeats):
+        for row in sharpness_rows(w1_runs(args.seeds), args.repeats, cores):
             print("| {} | {} | {} |".format(*row))
         return 0
-    rows = []
-    cores = numba.config.NUMBA_NUM_THREADS
-
-    w1 = w1_runs(args.seeds)
-    w1_32 = w1_runs(args.seeds, "float32")
-    tanh = w1_runs(args.seeds, activation="tanh")
-    small = small_runs(50)
-    g, gs = w1_gflop(w1), w1_gflop(small)
-    for warm_up in (w1_runs(1, steps=3), w1_runs(1, steps=3, dtype="float32"),
-                    w1_runs(1, steps=3, activation="tanh"), small[:2]):  # fmt: skip
-        fd.train_many(warm_up)
-
-    def trainer_only(threads: int) -> float:
-        # The compiled trainer without the (serial) Python unpacking of results. A fresh
-        # batch each time: training updates the packed parameters in place.
-        return engine.run_batch(engine.pack_batch(w1), threads=threads)
-
-    def per_depth() -> None:
-        for d in W1_DEPTHS:
-            fd.train_many([r for r in w1 if r.depth == d], threads=2)
-
-    timed = {
-        "w1_2": lambda: fd.train_many(w1, threads=2),
-        "w1_1": lambda: fd.train_many(w1, threads=1),
-        "k_2": lambda: trainer_only(2),
-        "k_1": lambda: trainer_only(1),
-        "w1_32": lambda: fd.train_many(w1_32, threads=2),
-        "tanh": lambda: fd.train_many(tanh, threads=2),
-        "per_depth": per_depth,
-        "small": lambda: fd.train_many(small, threads=2),
-    }
-    # Round-robin, not one workload after another: on a shared machine the load drifts, and
-    # interleaving makes every ratio compare timings taken close together.
-    samples: dict[str, list[float]] = {k: [] for k in timed}
-    for _ in range(args.repeats):
-        for name, fn in timed.items():
-            t = time.perf_counter()
-            inner = fn()
-            wall = time.perf_counter() - t
-            samples[name].append(inner if name.startswith("k_") else wall)
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    t2, t1, k2, k1, t32, tt = (med[k] for k in ("w1_2", "w1_1", "k_2", "k_1", "w1_32", "tanh"))
-    ts = med["small"]
-    rows.append(("W1 float64, 2 threads", f"{t2:.1f} s", f"{g / t2:.1f}"))
-    rows.append(("W1 float64, 1 thread", f"{t1:.1f} s", f"{g / t1:.1f}"))
-    rows.append(("W1 float32, 2 threads", f"{t32:.1f} s", f"{g / t32:.1f}"))
-    rows.append(("W1 with tanh + Xavier, float64, 2 threads", f"{tt:.1f} s", f"{g / tt:.1f}"))
-    rows.extend(sharpness_rows(w1, args.repeats))
-    ref_slice = w1_runs(1)  # one network per depth
-    tr = _time(lambda: fd.train_many(ref_slice, backend="reference"), 1)
-    g_ref = w1_gflop(ref_slice) / tr
-    rows.append(("W1 NumPy reference (1 seed per depth)", f"{tr:.1f} s", f"{g_ref:.2f}"))
-    rows.append(("small (N=200, w8, d1-8, 2000 steps) x 50 seeds, 2 threads", f"{ts:.1f} s",
-                 f"{gs / ts:.1f}"))  # fmt: skip
-    small_ref = small_runs(1)
-    tsr = _time(lambda: fd.train_many(small_ref, backend="reference"), 1)
-    gs_ref = w1_gflop(small_ref) / tsr
-    rows.append(("small, NumPy reference (1 seed per depth)", f"{tsr:.1f} s", f"{gs_ref:.2f}"))
-
-    code = ("import time; t=time.perf_counter(); import fastdepth as fd; "
-            "fd.train_many([fd.RunConfig(dataset='rings', depth=2, epochs=2)]); "
-            "print(time.perf_counter()-t)")  # fmt: skip
-    colds, warms = [], []
-    for _ in range(3):  # a single compile is at the mercy of the neighbours' load
-        with tempfile.TemporaryDirectory() as cache:
-            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-            colds.append(_subprocess_seconds(code, env))
-            warms.append(_subprocess_seconds(code, env))
-    cold, warm = statistics.median(colds), statistics.median(warms)
+    load0 = os.getloadavg()[0]
+    roof = _roof.measure(cores)
+    table = rows(args.seeds, cores)
+    med = measure(table, args.repeats)
+    roof = _roof.merge(roof, _roof.measure(cores))
+    load1 = os.getloadavg()[0]
 
     print(f"fastdepth {fd.__version__}, numba {numba.__version__}, {cores} cores, "
-          f"W1 = {g:.1f} GFLOP, medians of {args.repeats}\n")  # fmt: skip
-    print("| workload | wall time | GFLOP/s |\n|---|---:|---:|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} |")
-    print()
-    print(f"- speed-up 1 -> 2 threads on W1: {t1 / t2:.2f}x "
-          f"(the compiled trainer alone: {k1 / k2:.2f}x, {k2:.1f} s / {k1:.1f} s)")  # fmt: skip
-    print(f"- float32 / float64 throughput: {t2 / t32:.2f}x")
-    print(f"- compiled / NumPy reference, W1 (2 threads): {g / t2 / g_ref:.1f}x")
-    print(f"- compiled / NumPy reference, small problems (2 threads): {gs / ts / gs_ref:.1f}x")
-    print("- W1 as one mixed batch vs the sum of its 5 per-depth batches: "
-          f"{t2 / med['per_depth']:.3f}")  # fmt: skip
-    print(f"- W1 with tanh vs with ReLU (time): {tt / t2:.2f}x")
-    print(f"- cold start (import + compile + first run, empty cache): {cold:.1f} s "
-          f"(median of {', '.join(f'{c:.1f}' for c in colds)})")  # fmt: skip
-    print(f"- warm start (new process, cached kernels, first run done): {warm:.1f} s")
+          f"W1 = {table[0].gflop:.1f} GFLOP, medians of {args.repeats}; "
+          f"load average {load0:.2f} before, {load1:.2f} after")  # fmt: skip
+    print(roof.describe() + "\n")
+    print("\n".join(format_table(table, med, roof)) + "\n")
+    print("\n".join(notes(med, table)))
+    print("\n| workload | wall time | vs W1 |\n|---|---:|---:|")
+    for row in sharpness_rows(w1_runs(args.seeds), args.repeats, cores):
+        print("| {} | {} | {} |".format(*row))
+    if not args.no_start:
+        colds, warms = start_times()
+        print(f"- cold start (import + compile + first run, empty cache): "
+              f"{statistics.median(colds):.1f} s "
+              f"(median of {', '.join(f'{c:.1f}' for c in colds)})")  # fmt: skip
+        print(f"- warm start (new process, cached kernels, first run done): "
+              f"{statistics.median(warms):.1f} s")  # fmt: skip
     return 0
 
 

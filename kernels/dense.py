@@ -38,7 +38,7 @@ from ._vec import (
     wgrad_one,
     wgrad_rows,
 )
-from .activations import RELU, apply_activation, scale_by_derivative
+from .activations import RELU, apply_activation, scale_by_derivative_h
 from .buffers import empty_aligned
 from .settings import CHUNK_SAMPLES
 
@@ -273,7 +273,7 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
             # D holds dL/dh_k, complete now that every layer above is done, and already
             # dL/dz_k when the ReLU mask was fused into the store of ``W d`` (emode 2).
             if not relu_fused_below(k, n_hidden, rblock, act):
-                if not scale_by_derivative(Z, row * ld, D, row * ld, fo * ld, act, alpha):
+                if not scale_by_derivative_h(Z, H, row * ld, D, row * ld, fo * ld, act, alpha):
                     return False
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
