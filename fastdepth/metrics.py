@@ -125,6 +125,22 @@ def _unit_keys(prefix: str, init_fr: np.ndarray | None, end_fr: np.ndarray | Non
     }
 
 
+#: Optimizers with a plain stability limit ``(2 + 2 beta) / eta`` (beta = 0 for sgd).
+GD_OPTIMIZERS = ("sgd", "momentum")
+
+
+def stability_limit(rate, optimizer, momentum) -> np.ndarray:
+    """``(2 + 2 beta) / rate``: the sharpness above which gradient descent at ``rate`` is
+    unstable (``beta`` = ``momentum`` for the momentum optimizer, 0 for sgd); NaN for
+    other optimizers. Elementwise over arrays (a runs table's columns) or scalars; a rate
+    of 0 (a cosine schedule's last step) has no limit (inf)."""
+    opt = np.asarray(optimizer)
+    beta = np.where(opt == "momentum", momentum, 0.0)
+    with np.errstate(divide="ignore"):
+        lim = (2.0 + 2.0 * beta) / np.asarray(rate, dtype=np.float64)
+    return np.where(np.isin(opt, GD_OPTIMIZERS), lim, np.nan)
+
+
 def sharpness_summary(steps: np.ndarray, block: np.ndarray, lr: float, lr_rule: str = "fixed",
                       optimizer: str = "sgd", momentum: float = 0.0,
                       schedule: str = "constant", n_steps: int = 1,
@@ -158,13 +174,12 @@ def sharpness_summary(steps: np.ndarray, block: np.ndarray, lr: float, lr_rule: 
     out["sharpness_final"] = float(lam[-1])
     ok = np.isfinite(lam)
     out["sharpness_max"] = float(np.max(lam[ok])) if ok.any() else math.nan
-    if optimizer in ("sgd", "momentum") and ok.any():
+    if optimizer in GD_OPTIMIZERS and ok.any():
         t = np.asarray(steps, dtype=np.float64)[ok]
         rate = np.full(t.shape, eff)
         if schedule == "cosine":
             rate = eff * 0.5 * (1.0 + np.cos(math.pi * t / n_steps))
-        with np.errstate(divide="ignore"):  # a cosine schedule's last rate is 0: no limit
-            limit = (2.0 + 2.0 * (momentum if optimizer == "momentum" else 0.0)) / rate
+        limit = stability_limit(rate, optimizer, momentum)
         out["eos_fraction"] = float(np.mean(lam[ok] >= EOS_SHARE * limit))
     return out
 

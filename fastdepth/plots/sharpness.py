@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
+from .. import metrics
 from .grid import CannotDraw, GridInfo, fmt_num, step_label
 from .layout import (
     add_note,
@@ -50,7 +51,7 @@ __all__ = ["max_stable_lr", "no_sharpness", "no_stable_grid", "sharpness_curves"
            "stable_lr_vs_sharpness",
            "stability_limit"]  # fmt: skip
 
-_GD = ("sgd", "momentum")  # optimizers with a plain stability limit 2 (1 + beta) / eta
+_GD = metrics.GD_OPTIMIZERS
 
 
 def _log_y(ax) -> None:
@@ -85,9 +86,8 @@ def stability_limit(runs: pd.DataFrame) -> pd.Series:
     """``2 / eta`` per run (``(2 + 2 beta) / eta`` with momentum), ``eta = lr_effective``;
     NaN for Adam and where no effective rate is known."""
     rate = runs["lr_effective"].fillna(runs["lr"]) if "lr_effective" in runs else runs["lr"]
-    beta = np.where(runs["optimizer"] == "momentum", runs["momentum"], 0.0)
-    lim = (2.0 + 2.0 * beta) / rate.to_numpy(np.float64)
-    return pd.Series(np.where(runs["optimizer"].isin(_GD), lim, np.nan), index=runs.index)
+    lim = metrics.stability_limit(rate, runs["optimizer"], runs["momentum"])
+    return pd.Series(lim, index=runs.index)
 
 
 @styled
