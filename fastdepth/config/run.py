@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -20,24 +20,17 @@ from typing import Any
 import numpy as np
 
 from fastdepth import datasets
-from fastdepth.init import INIT_SCHEMES, init_params
+from fastdepth.init import init_params
 from fastdepth.kernels import telemetry
 from fastdepth.kernels.layout import Layout
 from fastdepth.kernels.vocab import ACTIVATIONS
 
 from . import cost, identity
-from .errors import ConfigError, unknown
+from .errors import unknown
+from .normalise import normalise
 from .validate import validate
-from .values import is_int, is_real
 
 __all__ = ["DEFAULTS", "FIELD_KINDS", "FIELD_NAMES", "NULLABLE", "RunConfig"]
-
-INT64 = 2**63
-
-
-def _short(v: int) -> str:
-    """An integer for a message: a 300-digit typo as ``1e+308``."""
-    return str(v) if abs(v) < 10**18 else f"{float(v):.3g}"
 
 
 @dataclass(frozen=True)
@@ -211,89 +204,7 @@ class RunConfig:
 
     def _normalise(self) -> None:
         """Coerce types so equal experiments compare, hash and serialise equal."""
-        for name in _INT_FIELDS:
-            v = getattr(self, name)
-            if v is None and name in NULLABLE:
-                continue
-            if is_int(v) or (is_real(v) and float(v).is_integer()):
-                v = int(v)
-            else:
-                raise ConfigError(f"{name} must be an integer, got {v!r}")
-            if not -INT64 <= v < INT64:  # stored as int64; anything larger is a typo
-                raise ConfigError(f"{name} must be below 2**63, got {_short(v)}")
-            self._set(name, v)
-        for name in _FLOAT_FIELDS:
-            v = getattr(self, name)
-            if v is None and name in NULLABLE:
-                continue
-            if not is_real(v):
-                raise ConfigError(f"{name} must be a number, got {v!r}")
-            self._set(name, float(v))
-        for name in _STR_FIELDS:
-            v = getattr(self, name)
-            if not isinstance(v, str):
-                raise ConfigError(f"{name} must be a string, got {v!r}")
-        if not isinstance(self.residual, bool | np.bool_):
-            raise ConfigError(f"residual must be True or False, got {self.residual!r}")
-        self._set("residual", bool(self.residual))
-        if self.init in INIT_SCHEMES:  # alias -> canonical name ('kaiming' -> 'he')
-            self._set("init", INIT_SCHEMES[self.init].name)
-        self._normalise_dataset_params()
-        self._normalise_widths()
-
-    def _normalise_dataset_params(self) -> None:
-        p = self.dataset_params
-        if p is None:
-            p = ()
-        items = p.items() if isinstance(p, Mapping) else p
-        try:
-            items = [(k, v) for k, v in items]
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"dataset_params must be a dict such as {{'k': 4}}, got {p!r}"
-            ) from None
-        out = {}
-        defaults = (
-            datasets.DATASETS[self.dataset].params if self.dataset in datasets.DATASETS else {}
-        )
-        for k, v in items:
-            if not isinstance(k, str):
-                raise ConfigError(f"dataset_params keys must be strings, got {k!r}")
-            if isinstance(v, list):
-                v = tuple(v)
-            # match the default's type so turns=2 and turns=2.0 are the same experiment
-            d = defaults.get(k)
-            if isinstance(d, float) and is_real(v):
-                v = float(v)
-            elif isinstance(d, int) and not isinstance(d, bool) and is_real(v):
-                v = int(v) if float(v).is_integer() else v
-            out[k] = v
-        self._set("dataset_params", tuple(sorted(out.items())))
-
-    def _normalise_widths(self) -> None:
-        w = self.widths
-        if w is None:
-            return
-        if isinstance(w, str | bytes) or not isinstance(w, Iterable):
-            raise ConfigError(f"widths must be a sequence of ints such as (16, 16), got {w!r}")
-        w = tuple(w)
-        if not all(is_int(x) or (is_real(x) and float(x).is_integer()) for x in w):
-            raise ConfigError(f"widths must be integers, got {w!r}")
-        w = tuple(int(x) for x in w)
-        if any(x >= INT64 for x in w):
-            raise ConfigError(f"widths must be below 2**63, got {[_short(x) for x in w]}")
-        if len(w) == 0:
-            raise ConfigError(
-                "widths must list at least one hidden width (depth must be >= 1), got ()"
-            )
-        self._set("depth", len(w))
-        if len(set(w)) == 1:
-            # uniform widths are the same network as depth/width: one representation
-            self._set("width", w[0])
-            self._set("widths", None)
-        else:
-            self._set("width", max(w))
-            self._set("widths", w)
+        normalise(self, self._set)
 
     def validate(self) -> None:
         """Check every field and combination; raise :class:`ConfigError` saying what to change.
@@ -516,9 +427,6 @@ _TYPES = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
 # Fields that accept None (TOML has no null: its files spell it "none").
 NULLABLE: frozenset[str] = frozenset(k for k, t in _TYPES.items() if t.endswith(" | None"))
 _KIND = {k: t.removesuffix(" | None") for k, t in _TYPES.items()}
-_INT_FIELDS = tuple(k for k, t in _KIND.items() if t == "int")
-_FLOAT_FIELDS = tuple(k for k, t in _KIND.items() if t == "float")
-_STR_FIELDS = tuple(k for k, t in _KIND.items() if t == "str")
 # The kind of every field, for parsers: int, float, str, bool, widths, dataset_params.
 FIELD_KINDS: dict[str, str] = {
     k: {"widths": "widths", "dataset_params": "dataset_params"}.get(k, t) for k, t in _KIND.items()

@@ -48,7 +48,8 @@ def check_seeds(values: Sequence[Any], where: Any) -> list[int]:
     ConfigError
         For an invalid seed (the message of ``RunConfig(seed=...)``) or a repeated one.
     """
-    from .run import INT64, RunConfig
+    from .normalise import INT64
+    from .run import RunConfig
 
     if isinstance(values, range) and values.step > 0 and values.start >= 0:
         if values.stop <= INT64:
