@@ -9,9 +9,7 @@ config is built and before it is validated; a value that cannot be coerced is a
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from functools import cache
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,21 +30,12 @@ def _short(v: int) -> str:
     return str(v) if abs(v) < 10**18 else f"{float(v):.3g}"
 
 
-@cache
-def _fields(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], frozenset]:
-    """The int, float and str fields of ``cls`` and those that accept None, from its hints."""
-    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    nullable = frozenset(k for k, t in types.items() if t.endswith(" | None"))
-    kind = {k: t.removesuffix(" | None") for k, t in types.items()}
-    return (
-        tuple(k for k, t in kind.items() if t == "int"),
-        tuple(k for k, t in kind.items() if t == "float"),
-        tuple(k for k, t in kind.items() if t == "str"),
-        nullable,
-    )
-
-
-def normalise(cfg: Any, set_field: Callable[[str, Any], None]) -> None:
+def normalise(
+    cfg: Any,
+    set_field: Callable[[str, Any], None],
+    fields: tuple[Sequence[str], Sequence[str], Sequence[str]],
+    nullable: frozenset[str],
+) -> None:
     """Coerce every field of the (frozen) config ``cfg`` in place through ``set_field``.
 
     Parameters
@@ -55,6 +44,10 @@ def normalise(cfg: Any, set_field: Callable[[str, Any], None]) -> None:
         The config being built (its ``__post_init__``).
     set_field : callable
         ``set_field(name, value)`` stores a field of the frozen dataclass.
+    fields : (int fields, float fields, str fields)
+        The names of each kind, as :mod:`.run` reads them off the dataclass.
+    nullable : frozenset of str
+        The fields that accept None.
 
     Raises
     ------
@@ -62,7 +55,7 @@ def normalise(cfg: Any, set_field: Callable[[str, Any], None]) -> None:
         A field of the wrong type (a non-integral ``epochs``, a string ``lr``, ...), an
         integer beyond int64, malformed ``widths`` or ``dataset_params``.
     """
-    int_fields, float_fields, str_fields, nullable = _fields(type(cfg))
+    int_fields, float_fields, str_fields = fields
     for name in int_fields:
         v = getattr(cfg, name)
         if v is None and name in nullable:

@@ -204,7 +204,7 @@ class RunConfig:
 
     def _normalise(self) -> None:
         """Coerce types so equal experiments compare, hash and serialise equal."""
-        normalise(self, self._set)
+        normalise(self, self._set, _COERCED, NULLABLE)
 
     def validate(self) -> None:
         """Check every field and combination; raise :class:`ConfigError` saying what to change.
@@ -427,6 +427,10 @@ _TYPES = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
 # Fields that accept None (TOML has no null: its files spell it "none").
 NULLABLE: frozenset[str] = frozenset(k for k, t in _TYPES.items() if t.endswith(" | None"))
 _KIND = {k: t.removesuffix(" | None") for k, t in _TYPES.items()}
+# The int, float and str fields, which :func:`.normalise.normalise` coerces.
+_COERCED = tuple(
+    tuple(k for k, t in _KIND.items() if t == kind) for kind in ("int", "float", "str")
+)
 # The kind of every field, for parsers: int, float, str, bool, widths, dataset_params.
 FIELD_KINDS: dict[str, str] = {
     k: {"widths": "widths", "dataset_params": "dataset_params"}.get(k, t) for k, t in _KIND.items()
