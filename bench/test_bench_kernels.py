@@ -159,7 +159,7 @@ def _padded_point(size, dtype, act="relu"):
 @pytest.mark.parametrize("size", SIZES)
 def test_hvp_vs_gradient(benchmark, size, what, dtype):
     from fastdepth.kernels.buffers import zeros_aligned
-    from fastdepth.kernels.dense import I0, backward_flat, forward_flat
+    from fastdepth.kernels.dense import I0, I1, backward_flat, forward_flat
     from fastdepth.kernels.hessian import hessian_apply, hessian_prepare, hvp_flat
     from fastdepth.kernels.losses import bce_flat
 
@@ -177,7 +177,7 @@ def test_hvp_vs_gradient(benchmark, size, what, dtype):
         def fn():
             forward_flat(P, table, Xp, Z, H, n, ld, act, 0.0, 0, I0)
             bce_flat(Z, out_row * ld, y, n, dlog, 0, work)
-            backward_flat(P, table, Xp, Z, H, dlog, n, ld, act, 0.0, 0, grad, D)
+            backward_flat(P, table, Xp, Z, H, dlog, n, ld, act, 0.0, 0, grad, D, I1)
 
         fn()
         Zr, Hr = R.forward(P, layout, X, "relu")

@@ -130,7 +130,7 @@ def backward(
     )
     known = backward_flat(
         params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
-        n, n, code, a, r, grad, D.reshape(-1),
+        n, n, code, a, r, grad, D.reshape(-1), 0,
     )  # fmt: skip
     _check_known(known, "backward", activation)
     return grad, D

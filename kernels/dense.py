@@ -38,7 +38,14 @@ from ._vec import (
     wgrad_one,
     wgrad_rows,
 )
-from .activations import RELU, apply_activation, scale_by_derivative_h
+from .activations import (
+    RELU,
+    apply_activation,
+    factor_in_z,
+    gelu_and_factor,
+    scale_by_derivative_h,
+    scale_by_factor,
+)
 from .buffers import empty_aligned
 from .settings import CHUNK_SAMPLES
 
@@ -202,7 +209,10 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
     value). With ``keep_z = 0`` (a training step), a ReLU layer whose backward mask is fused
     (:func:`relu_fused_below`) stores only ``H``: the backward pass masks with ``H > 0``,
     which equals ``Z > 0`` bit for bit, and skipping the ``Z`` store saves a third of
-    the layer's memory traffic. Those rows of ``Z`` are then left unwritten.
+    the layer's memory traffic. Those rows of ``Z`` are then left unwritten. A float64
+    gelu network (:func:`~.activations.factor_in_z`) leaves the derivative factor
+    ``gelu'(z)`` in its hidden rows of ``Z`` instead of ``z`` (one ``erf`` per element
+    fewer, same bits); :func:`backward_flat` must then be told so (``z_factor = 1``).
 
     Returns True, or False as soon as a layer meets an activation code with no branch.
     """
@@ -232,7 +242,9 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
                 so = unit_offset(table, src) * ld
                 for i in range(fo * ld):
                     Z[row * ld + i] += H[so + i]
-            if not apply_activation(Z, row * ld, H, row * ld, fo * ld, act, alpha):
+            if not keep_z and factor_in_z(act, Z):
+                gelu_and_factor(Z, row * ld, H, row * ld, fo * ld)
+            elif not apply_activation(Z, row * ld, H, row * ld, fo * ld, act, alpha):
                 return False
         elif k == n_hidden:
             for i in range(fo * ld):
@@ -243,11 +255,15 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
 
 
 @njit
-def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
+def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D, z_factor):
     """Backward pass of one network; see :func:`fastdepth.kernels.backward`.
 
     ``n`` samples, rows ``ld`` apart as in :func:`forward_flat`; ``dout`` is ``n_out x n``
-    with rows ``n`` apart. Returns True, or False for an activation code with no branch.
+    with rows ``n`` apart. ``z_factor`` is an integer flag: 1 when ``Z`` and ``H`` come
+    from :func:`forward_flat` with ``keep_z = 0``, whose hidden rows of ``Z`` then hold
+    ``act'(z)`` where :func:`~.activations.factor_in_z` says so (float64 gelu), to be
+    multiplied in as they are; 0 when ``Z`` holds the pre-activations (``keep_z = 1``).
+    Returns True, or False for an activation code with no branch.
     """
     nl = table.shape[0]
     n_hidden = nl - 1
@@ -272,9 +288,12 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D):
         if k < n_hidden:
             # D holds dL/dh_k, complete now that every layer above is done, and already
             # dL/dz_k when the ReLU mask was fused into the store of ``W d`` (emode 2).
-            if not relu_fused_below(k, n_hidden, rblock, act):
-                if not scale_by_derivative_h(Z, H, row * ld, D, row * ld, fo * ld, act, alpha):
-                    return False
+            if relu_fused_below(k, n_hidden, rblock, act):
+                pass
+            elif z_factor and factor_in_z(act, Z):
+                scale_by_factor(Z, row * ld, D, row * ld, fo * ld)
+            elif not scale_by_derivative_h(Z, H, row * ld, D, row * ld, fo * ld, act, alpha):
+                return False
             src = skip_source(k, n_hidden, rblock)
             if src >= 0:
                 # A skip is the first contribution its source receives (its block

@@ -285,8 +285,9 @@ def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel
                     Xb[q * ldb + s] = Xtr[q * ntr + src]
         known = forward_flat(P, table, Xb, Zb, Hb, nb, ldb, act, alpha, rblock, I0)
         loss, known_loss = loss_flat(loss_code, Zb, out_row * ldb, yb, nb, dlog, 0, lwork)
+        # Z as the keep_z = 0 forward left it (float64 gelu: the derivative factor)
         known_back = backward_flat(P, table, Xb, Zb, Hb, dlog, nb, ldb, act, alpha, rblock, grad,
-                                   Db)  # fmt: skip
+                                   Db, I1)  # fmt: skip
         if not (known and known_loss and known_back):
             return STATUS_BAD_CODE, t
         if t % log_every == 0:
