@@ -10,14 +10,17 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# first: a command line's Ctrl-C during the imports below prints one line (see the module)
-from . import _cli_interrupt  # noqa: F401, I001
+# first: a command line's Ctrl-C during the imports below prints one line, and its cyclic
+# GC is off until _cli_gc.resume() below (see the modules)
+from . import _cli_interrupt, _cli_gc  # noqa: F401, I001
 from . import datasets, init, kernels, metrics
 from .config import ConfigError, Grid, RunConfig, parse_lrs, parse_seeds
 from .engine import train, train_many
 from .result import RunResult, Snapshots
 from .store import frame, load, load_curves, load_layers, load_snapshots
 from . import sweep  # noqa: E402  (callable: fastdepth.sweep(grid, out); see the package)
+
+_cli_gc.resume()
 
 __all__ = [
     "ConfigError",
