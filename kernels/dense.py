@@ -131,20 +131,20 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emo
             acc = P[bo + r] if mode == 0 else P.dtype.type(0)
             for q in range(nred):
                 acc = fma(P[wo + r * rs + q * cs], X[xo + q * ld + s], acc)
-            store_out(Y, yo + r * ld + s, E, eo + r * ld + s, emode, acc)
+            # The micro-kernels' store (emode as above), written out rather than an inlined
+            # helper: the helper's rebinding of Y and E put reference counts in this loop,
+            # which kept LLVM's refcount pruning from removing the increments and
+            # decrements of all four arrays on every call (8 atomic ops per call).
+            yi = yo + r * ld + s
+            ei = eo + r * ld + s
+            if emode == 2:
+                acc = acc if E[ei] > 0 else acc * 0
+            elif emode == 1:
+                E[ei] = acc if acc > 0 else acc * 0
+            elif emode == 3:
+                acc = acc if acc > 0 else acc * 0
+            Y[yi] = acc
             r += 1
-
-
-@njit(inline="always")
-def store_out(Y, yi, E, ei, emode, acc):
-    """Scalar twin of the micro-kernels' store (``emode`` as in :func:`affine`)."""
-    if emode == 2:
-        acc = acc if E[ei] > 0 else acc * 0
-    elif emode == 1:
-        E[ei] = acc if acc > 0 else acc * 0
-    elif emode == 3:
-        acc = acc if acc > 0 else acc * 0
-    Y[yi] = acc
 
 
 @njit
