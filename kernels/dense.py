@@ -131,20 +131,20 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emo
             acc = P[bo + r] if mode == 0 else P.dtype.type(0)
             for q in range(nred):
                 acc = fma(P[wo + r * rs + q * cs], X[xo + q * ld + s], acc)
-            store_out(Y, yo + r * ld + s, E, eo + r * ld + s, emode, acc)
+            # The micro-kernels' store (emode as above), written out rather than an inlined
+            # helper: the helper's rebinding of Y and E put reference counts in this loop,
+            # which kept LLVM's refcount pruning from removing the increments and
+            # decrements of all four arrays on every call (8 atomic ops per call).
+            yi = yo + r * ld + s
+            ei = eo + r * ld + s
+            if emode == 2:
+                acc = acc if E[ei] > 0 else acc * 0
+            elif emode == 1:
+                E[ei] = acc if acc > 0 else acc * 0
+            elif emode == 3:
+                acc = acc if acc > 0 else acc * 0
+            Y[yi] = acc
             r += 1
-
-
-@njit(inline="always")
-def store_out(Y, yi, E, ei, emode, acc):
-    """Scalar twin of the micro-kernels' store (``emode`` as in :func:`affine`)."""
-    if emode == 2:
-        acc = acc if E[ei] > 0 else acc * 0
-    elif emode == 1:
-        E[ei] = acc if acc > 0 else acc * 0
-    elif emode == 3:
-        acc = acc if acc > 0 else acc * 0
-    Y[yi] = acc
 
 
 @njit
@@ -225,18 +225,26 @@ def forward_flat(P, table, X, Z, H, n, ld, act, alpha, rblock, keep_z):
         fo = table[k, 1]
         wo = table[k, 2]
         bo = table[k, 3]
-        # One call site: every extra one is another inlined copy for LLVM to compile.
-        src_buf = X if k == 0 else H
-        src_off = 0 if k == 0 else prev * ld
         src = skip_source(k, n_hidden, rblock) if k < n_hidden else -1
         # ReLU without a skip add is fused into the affine store (emode 1, or 3 when
         # no pre-activation is kept).
         fuse = k < n_hidden and act == RELU and src < 0
         z_less = fuse and not keep_z and relu_fused_below(k, n_hidden, rblock, act)
         emode = I3 if z_less else (I1 if fuse else I0)
-        dst = H if z_less else Z
-        affine(P, wo, I1, fo, fo, fi, bo, I0, src_buf, src_off, dst, row * ld, n, ld,
-               H, row * ld, emode)  # fmt: skip
+        # Input X or H, output Z or H: one call per pair, not arrays picked into a
+        # variable, whose reference count (two atomic ops per array and layer) LLVM's
+        # refcount pruning cannot remove inside this loop. affine is not inlined, so
+        # a call site costs one call instruction.
+        if k == 0 and z_less:
+            affine(P, wo, I1, fo, fo, fi, bo, I0, X, I0, H, row * ld, n, ld, H, row * ld, emode)
+        elif k == 0:
+            affine(P, wo, I1, fo, fo, fi, bo, I0, X, I0, Z, row * ld, n, ld, H, row * ld, emode)
+        elif z_less:
+            affine(P, wo, I1, fo, fo, fi, bo, I0, H, prev * ld, H, row * ld, n, ld, H, row * ld,
+                   emode)  # fmt: skip
+        else:
+            affine(P, wo, I1, fo, fo, fi, bo, I0, H, prev * ld, Z, row * ld, n, ld, H, row * ld,
+                   emode)  # fmt: skip
         if k < n_hidden and not fuse:
             if src >= 0:
                 so = unit_offset(table, src) * ld
@@ -302,9 +310,11 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D, z
                 for i in range(fo * ld):
                     D[so + i] = D[row * ld + i]
         prev = row - fi
-        src_buf = X if k == 0 else H
-        src_off = 0 if k == 0 else prev * ld
-        weight_grad(src_buf, src_off, D, row * ld, n, ld, grad, wo, bo, fi, fo)
+        # X or H by call site, not by variable (see forward_flat)
+        if k == 0:
+            weight_grad(X, I0, D, row * ld, n, ld, grad, wo, bo, fi, fo)
+        else:
+            weight_grad(H, prev * ld, D, row * ld, n, ld, grad, wo, bo, fi, fo)
         if k > 0:
             below = k - 1
             if rblock > 0 and skip_source(below + rblock, n_hidden, rblock) == below:
