@@ -117,12 +117,30 @@ def _evaluate(P, table, X, y, n, ld, act, alpha, rblock, loss_code, Z, H, dbuf, 
 
 
 @njit(inline="always")
-def train_one(P, table, icfg, fcfg, key, Xtr, ytr, ntr, Xte, yte, nte, n_in, tel, to, measure):
-    """Train one network in place; returns (status, divergence step or -1).
+def train_one(params, p_off, tables, t_off, icfgs, fcfgs, keys, dinfo, xtrs, ytrs, xtes,
+              ytes, tel, tel_off, k, measure):  # fmt: skip
+    """Train network ``k`` of a batch in place; returns (status, divergence step or -1).
 
     ``measure`` is :func:`~.lanczos.top_eigen_flat` in the curvature trainer and
-    :func:`_no_curvature` in the plain one (see :func:`train_batch_flat`).
+    :func:`_no_curvature` in the plain one (see :func:`train_batch_flat`). The batch's
+    arrays come in whole, and the network's slices are cut here, so that each driver's
+    loop is one call: a helper holding the loop, inlined into both drivers, made Numba
+    deep-copy this function's inlined IR twice (2 s of the first-use compile).
     """
+    P = params[p_off[k] : p_off[k + 1]]
+    table = tables[t_off[k] : t_off[k + 1]]
+    icfg = icfgs[k]
+    fcfg = fcfgs[k]
+    key = keys[k]
+    to = tel_off[k]
+    d = icfg[I_DATA]
+    n_in = dinfo[d, D_NIN]
+    ntr = dinfo[d, D_NTR]
+    nte = dinfo[d, D_NTE]
+    Xtr = xtrs[dinfo[d, D_XTR] : dinfo[d, D_XTR] + n_in * ntr]
+    ytr = ytrs[dinfo[d, D_YTR] : dinfo[d, D_YTR] + ntr]
+    Xte = xtes[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
+    yte = ytes[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
     act = icfg[I_ACT]
     loss_code = icfg[I_LOSS]
     opt = icfg[I_OPT]
@@ -342,27 +360,6 @@ def _no_curvature(P, table, X, y, n, ld, act, alpha, rblock, loss_code, key, k, 
     return 0, 0, ERR_NO_CURVATURE
 
 
-@njit(inline="always")
-def _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
-                 tel, tel_off, status, div_step, order, lo, hi, measure):  # fmt: skip
-    for i in range(lo, hi):
-        k = order[i]
-        P = params[p_off[k] : p_off[k + 1]]
-        table = tables[t_off[k] : t_off[k + 1]]
-        d = icfg[k, I_DATA]
-        n_in = dinfo[d, D_NIN]
-        ntr = dinfo[d, D_NTR]
-        nte = dinfo[d, D_NTE]
-        Xtr = xtr[dinfo[d, D_XTR] : dinfo[d, D_XTR] + n_in * ntr]
-        Ytr = ytr[dinfo[d, D_YTR] : dinfo[d, D_YTR] + ntr]
-        Xte = xte[dinfo[d, D_XTE] : dinfo[d, D_XTE] + n_in * nte]
-        Yte = yte[dinfo[d, D_YTE] : dinfo[d, D_YTE] + nte]
-        st, ds = train_one(P, table, icfg[k], fcfg[k], keys[k], Xtr, Ytr, ntr, Xte, Yte, nte,
-                           n_in, tel, tel_off[k], measure)  # fmt: skip
-        status[k] = st
-        div_step[k] = ds
-
-
 @njit
 def train_batch_flat(
     params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel, tel_off,
@@ -382,8 +379,12 @@ def train_batch_flat(
     compiled the first time such a batch runs. Both run every network through the same
     ``train_one``, so a network that measures nothing gets the same bits from either.
     """
-    _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
-                 tel, tel_off, status, div_step, order, lo, hi, _no_curvature)  # fmt: skip
+    for i in range(lo, hi):
+        k = order[i]
+        status[k], div_step[k] = train_one(
+            params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
+            tel_off, k, _no_curvature
+        )  # fmt: skip
 
 
 @njit
@@ -393,8 +394,12 @@ def train_batch_flat_curvature(
 ):  # fmt: skip
     """:func:`train_batch_flat` with the sharpness measurement
     (:func:`~.lanczos.top_eigen_flat`) linked in."""
-    _train_slice(params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte,
-                 tel, tel_off, status, div_step, order, lo, hi, top_eigen_flat)  # fmt: skip
+    for i in range(lo, hi):
+        k = order[i]
+        status[k], div_step[k] = train_one(
+            params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
+            tel_off, k, top_eigen_flat
+        )  # fmt: skip
 
 
 def needs_curvature(icfg: np.ndarray) -> bool:

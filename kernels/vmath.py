@@ -215,7 +215,10 @@ def _term(v, square):
     return x * x if square else x
 
 
-@njit(inline="always")
+# Compiled on its own (once per array type), not inlined at the Numba level: each
+# Numba-level inline deep-copies the callee's IR with its nine inlined ``_term`` copies,
+# 2 s of the first-use compile over the six call sites. LLVM still inlines it.
+@njit
 def _lanes8(w, lo, hi, square):
     # Eight independent chains run ~8x faster than one chain of dependent adds (without
     # reassociation LLVM may not vectorise a float sum); the order depends on hi - lo.
