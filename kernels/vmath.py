@@ -5,8 +5,10 @@ Why not ``math.exp`` / ``math.log1p``: Numba lowers them to scalar libm calls, w
 no loop around them can vectorise. In the BCE loss that was ~11 us per step at
 N = 1000, about half of a depth-1 training step (the dense layers are explicit vector
 code, see ``_vec.py``). These versions are plain arithmetic, fused multiply-adds
-(``_fma.fma``), selects and integer bit operations, inlined into the caller, so a loop
-over samples becomes vector code; the same per-element operations run in the vector
+(``_fma.fma``), selects and integer bit operations, inlined into the caller by LLVM
+(they compile on their own: Numba-level ``inline="always"`` deep-copied each one's IR at
+every call site, about 1 s of the first-use compile), so a loop over samples becomes
+vector code; the same per-element operations run in the vector
 body and in the scalar remainder, so every element gets the same bits on every path.
 
 Accuracy (``tests/test_vmath.py`` checks it against NumPy on 10^6 points and at the
@@ -103,7 +105,7 @@ def _exp_tail(r):
     return fma(q, r, 0.5)
 
 
-@njit(inline="always")
+@njit
 def vexp(x):
     """``exp(x)`` for a float64 ``x``; branch-free, within 1 ulp.
 
@@ -127,7 +129,7 @@ def vexp(x):
 _EXPM1_LOW = -60.0
 
 
-@njit(inline="always")
+@njit
 def vexpm1_neg(x):
     """``expm1(x)`` for a float64 ``x <= 0`` (or NaN); branch-free, within 2 ulp.
 
@@ -145,7 +147,7 @@ def vexpm1_neg(x):
     return x if (x != x or x == 0.0) else y  # NaN stays NaN, -0 stays -0
 
 
-@njit(inline="always")
+@njit
 def vtanh(z):
     """``tanh(z)`` for a float64 ``z``; branch-free, within 3 ulp.
 
@@ -163,7 +165,7 @@ def sigmoid_from_e(z, e):
     return (1.0 if z >= 0.0 else e) / (1.0 + e)
 
 
-@njit(inline="always")
+@njit
 def vsigmoid(z):
     """``1 / (1 + exp(-z))`` for a float64 ``z`` (see :func:`sigmoid_from_e`)."""
     return sigmoid_from_e(z, vexp(-abs(z)))
@@ -183,7 +185,7 @@ _FD_LN2_LO = 1.90821492927058770002e-10
 _SQRT2_M1 = 0.41421356237309503
 
 
-@njit(inline="always")
+@njit
 def log1p01(x):
     """``log1p(x)`` for a float64 ``x`` in ``[0, 1]`` (or NaN); branch-free, < 1 ulp.
 
