@@ -26,6 +26,10 @@ is the only one that touches them:
   kernel with :func:`toolchain` and a hash of the whole kernels package.
   ``NUMBA_CACHE_LOCATOR_CLASSES`` (recent Numba) replaces the locator list and so
   bypasses the stamp: do not set it for fastdepth.
+* **A dispatcher's cache object** (``Dispatcher._cache``: its ``_enabled`` flag,
+  ``_index_key`` and ``_cache_file._load_index``): :func:`cache_enabled` and
+  :func:`in_disk_cache`, with which :mod:`.precompile` tells a first use (compile the
+  kernels on several cores) from a warm start (do nothing) without loading anything.
 
 Tested (``.ci/run``) on the oldest and the newest release that ``setup.cfg`` allows:
 Numba 0.60.0 / llvmlite 0.43.0 (typed pointers only, no ``typ=``) and Numba 0.68.1 /
@@ -281,3 +285,23 @@ def install_package_stamp(directory: str, stamp: str) -> None:
     attrs = {"directory": directory, "stamp": stamp}
     classes[:0] = [type(f"Stamped{name}", (PackageStamped, _cache_class(name)), attrs)
                    for name in _LOCATORS]  # fmt: skip
+
+
+# --- Numba's disk cache: what is in it ---------------------------------------------------
+
+
+def cache_enabled(dispatcher) -> bool:
+    """Whether ``dispatcher`` (``cache=True``) has a usable on-disk cache in this process."""
+    cache = getattr(dispatcher, "_cache", None)
+    return bool(getattr(cache, "_enabled", False)) and hasattr(cache, "_cache_file")
+
+
+def in_disk_cache(dispatcher, sig: tuple) -> bool:
+    """Whether Numba's disk cache holds ``dispatcher`` compiled for argument types ``sig``.
+
+    Reads the cache index only (no machine code is loaded), with the key Numba would
+    look up (``Cache._index_key``: signature, target machine, bytecode hash).
+    """
+    cache = dispatcher._cache
+    key = cache._index_key(tuple(sig), dispatcher.targetctx.codegen())
+    return key in cache._cache_file._load_index()

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _validate as v
+from . import precompile
 from .activations import apply_activation, scale_by_derivative
 from .dense import backward_flat, forward_flat
 from .diagnostics import (
@@ -361,6 +362,10 @@ def train_batch(
     n_threads = max(1, min(n_threads, order.shape[0]))
     # The curvature trainer is compiled only for a batch that measures the sharpness.
     train = train_batch_flat_curvature if needs_curvature(icfg) else train_batch_flat
+    if not train.overloads:
+        # First call in this process: on an empty disk cache, compile the kernels the
+        # trainer calls on several cores first (a warm start only reads a cache index).
+        precompile.compile_in_parallel(params.dtype.name)
     args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
             tel_off, status, div_step, order)  # fmt: skip
     if n_threads == 1:

@@ -1,9 +1,12 @@
 """The batched trainer: many networks, each network's whole training loop compiled.
 
 Compile time is a user-visible cost: every separately compiled function re-optimises
-and re-emits the code it links in, so small helpers are inlined at the Numba IR level
-(``inline="always"``) and integer flags are passed as typed values, not literals (a
-literal compiles one specialisation per call site).
+and re-emits the code it links in, so ``train_one`` is inlined at the Numba IR level
+(``inline="always"``) into each driver, once, and integer flags are passed as typed
+values, not literals (a literal compiles one specialisation per call site). A Numba-level
+inline is not free either: Numba deep-copies the callee's IR, with everything inlined
+into it, at every call site, so a helper with several call sites (``vmath``'s ``exp``
+family, the lane sums) compiles on its own and is left to LLVM's inliner.
 
 ``train_batch_flat`` trains a slice of a batch's networks, one after another;
 :func:`fastdepth.kernels.train_batch` runs slices on several threads, each a GIL-free

@@ -1,0 +1,274 @@
+"""First use: compile the kernels the trainer calls on several cores, then the trainer.
+
+Numba compiles one function at a time, under a process-wide lock, and typing the trainer
+compiles every kernel it calls on the way, one after another: on an empty cache about
+half of the first-use compile is those kernels (``forward_flat``, ``backward_flat``, the
+losses, optimizers and diagnostics), the other half the trainer itself. With more than
+one core, :func:`compile_in_parallel` compiles the kernels in worker processes and in
+this one, each into Numba's disk cache, before the trainer is compiled; the trainer's
+compile then loads them from the cache instead of compiling them.
+
+Which kernels, with which argument types, is a table (:mod:`._leaves`) that
+``python -m fastdepth.kernels.precompile --write`` records from a compile of the trainer
+on an empty cache; ``tests/test_precompile.py`` fails when the table and the trainer
+disagree. A stale table costs time, never correctness: a kernel the trainer asks for with
+other types is compiled by the trainer's own compile, as it would be without this module.
+The machine code is the same either way (same compiler, same machine, same flags), so
+results do not depend on which process compiled what.
+
+``NUMBA_NUM_THREADS`` caps the processes (``NUMBA_NUM_THREADS=1`` compiles serially).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+import numba
+from numba import types
+
+from . import _compat
+
+# A worker that has not finished by then is killed; the trainer compiles what it left.
+WORKER_TIMEOUT = 600.0
+MAX_PROCESSES = 4  # the kernels' compile split further leaves little for each process
+
+_MODULE = f"{__package__}.precompile"  # also when run as ``python -m`` (``__main__``)
+_TYPE_NAMES = {**vars(types), "__builtins__": {}, "bool": types.boolean}
+
+
+def _spell(t) -> str:
+    """``t`` as the table writes it: its repr, which evaluates back to it in
+    ``numba.types``, except for literals (a call site's constant argument)."""
+    if isinstance(t, types.Literal):
+        return f"literal({t.literal_value!r})"
+    return repr(t)
+
+
+def _parse(sig: Sequence[str]) -> tuple:
+    return tuple(eval(t, _TYPE_NAMES) for t in sig)  # noqa: S307 (our own table)
+
+
+def _dispatcher(module: str, name: str):
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _trainer(dtype: str):
+    from . import _leaves
+
+    entry = _leaves.TRAINER.get(dtype)
+    if entry is None:
+        return None, None
+    return _dispatcher(entry[0], entry[1]), _parse(entry[2])
+
+
+def leaves(dtype: str) -> list[tuple[object, tuple, float]]:
+    """The kernels the trainer of ``dtype`` calls: ``(dispatcher, argument types, seconds)``.
+
+    ``seconds`` is the compile time recorded with the table (the kernel and what it calls),
+    used to balance the processes. Empty for a dtype the table does not know.
+    """
+    from . import _leaves
+
+    return [(_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in _leaves.LEAVES.get(dtype, ())]
+
+
+def assign(seconds: Sequence[float], parts: int) -> list[list[int]]:
+    """Split jobs over ``parts`` processes, longest first to the least loaded (LPT).
+
+    Returns the job indices of each part; part 0 runs in the calling process.
+    """
+    load = [0.0] * parts
+    out: list[list[int]] = [[] for _ in range(parts)]
+    for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
+        p = min(range(parts), key=lambda p: (load[p], p))
+        out[p].append(i)
+        load[p] += seconds[i]
+    return out
+
+
+def processes(dtype: str) -> int:
+    """How many processes :func:`compile_in_parallel` would use now (1: compile serially).
+
+    1 when the trainer of ``dtype`` is in the disk cache already (a warm start spawns
+    nothing), when Numba's cache is unavailable, or when only one core may be used.
+    """
+    trainer, sig = _trainer(dtype)
+    if trainer is None or not _compat.cache_enabled(trainer):
+        return 1
+    if _compat.in_disk_cache(trainer, sig):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, numba.config.NUMBA_NUM_THREADS, MAX_PROCESSES,
+                      len(leaves(dtype))))  # fmt: skip
+
+
+def compile_part(dtype: str, part: int, parts: int) -> None:
+    """Compile (or load from the disk cache) this process's share of :func:`leaves`."""
+    jobs = leaves(dtype)
+    for i in assign([s for _, _, s in jobs], parts)[part]:
+        dispatcher, sig, _ = jobs[i]
+        dispatcher.compile(sig)
+
+
+def compile_in_parallel(dtype: str) -> int:
+    """Compile the trainer's kernels for ``dtype`` on several processes, into the disk cache.
+
+    Call it before the trainer's first compile (:func:`fastdepth.runner.chunks.warm_up`
+    does). Worker processes inherit the environment (``NUMBA_CACHE_DIR``, the CPU
+    settings), so they compile what this process would and write where it reads.
+
+    Returns
+    -------
+    int
+        The processes used, this one included; 1 when nothing was done in parallel.
+    """
+    parts = processes(dtype)
+    if parts < 2:
+        return 1
+    cmd = [sys.executable, "-m", _MODULE, "--dtype", dtype, "--parts", str(parts)]
+    workers = [subprocess.Popen([*cmd, "--part", str(p)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for p in range(1, parts)]  # fmt: skip
+    try:
+        compile_part(dtype, 0, parts)
+        deadline = time.monotonic() + WORKER_TIMEOUT
+        for w in workers:
+            try:
+                w.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    return parts
+
+
+# --- recording the table -----------------------------------------------------------------
+
+
+def record(dtype: str) -> tuple[tuple, list[tuple]]:
+    """Compile the plain trainer of ``dtype`` here and note what it compiled on the way.
+
+    Run it in a fresh process on an empty cache (``--write`` does), or the kernels load
+    from the cache without being seen. Returns the trainer's entry and the kernels it
+    called directly, as :mod:`._leaves` stores them.
+    """
+    from numba.core import event
+
+    from fastdepth.runner.chunks import warm_up
+
+    stack: list[list] = []
+    found: list[tuple] = []
+
+    def names(disp) -> tuple[str, str]:
+        f = disp.py_func
+        return f.__module__.rpartition(".")[2], f.__qualname__
+
+    def sig_of(data) -> tuple[str, ...] | None:
+        # Only types that the table can spell (literals cannot) are recorded; a kernel
+        # left out is compiled by the trainer, as without the table.
+        out = tuple(_spell(t) for t in data["args"])
+        try:
+            return out if _parse(out) == tuple(data["args"]) else None
+        except (NameError, TypeError, SyntaxError):
+            return None
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            stack.append([ev.data, time.perf_counter()])
+
+        def on_end(self, ev):
+            data, t0 = stack.pop()
+            disp = data["dispatcher"]
+            if not disp.py_func.__module__.startswith(__package__ + "."):
+                return  # Numba's own overloads compile with their callers
+            if len(stack) == 1:  # called by the trainer itself
+                sig = sig_of(data)
+                if sig is not None:
+                    found.append((*names(disp), time.perf_counter() - t0, sig))
+            elif not stack and disp.py_func.__qualname__ == "train_batch_flat":
+                found.append(("trainer", *names(disp), sig_of(data)))
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    try:
+        warm_up({dtype})
+    finally:
+        event.unregister("numba:compile", listener)
+    trainer = next(f for f in found if f[0] == "trainer")[1:]
+    kernels = sorted({f[:2]: f for f in found if f[0] != "trainer"}.values())
+    return trainer, kernels
+
+
+def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple]]:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        code = f"import {_MODULE} as p; print(repr(p.record({dtype!r})))"
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                             capture_output=True, text=True).stdout  # fmt: skip
+    return eval(out.strip().splitlines()[-1], {"__builtins__": {}})  # noqa: S307
+
+
+def _table_source(tables: dict[str, tuple[tuple, list[tuple]]]) -> str:
+    lines = [
+        '"""The kernels the trainer calls, with their argument types, per dtype.',
+        "",
+        "Written by ``python -m fastdepth.kernels.precompile --write`` from a compile of the",
+        "trainer on an empty cache; do not edit. See :mod:`.precompile`.",
+        '"""',
+        "",
+        "# module, function, argument types (numba.types reprs)",
+        "TRAINER = {",
+    ]
+    for dt, (trainer, _) in tables.items():
+        lines += [f'    "{dt}": (', f'        "{trainer[0]}",', f'        "{trainer[1]}",']
+        lines += ["        ("] + [f'            "{t}",' for t in trainer[2]]
+        lines += ["        ),", "    ),"]
+    lines += ["}", "", "# module, function, compile seconds (balances the processes), types",
+              "LEAVES = {"]  # fmt: skip
+    for dt, (_, kernels) in tables.items():
+        lines.append(f'    "{dt}": (')
+        for m, n, s, sig in kernels:
+            lines += ["        (", f'            "{m}",', f'            "{n}",']
+            lines += [f"            {s:.2f},"]
+            lines += ["            ("] + [f'                "{t}",' for t in sig]
+            lines += ["            ),", "        ),"]
+        lines.append("    ),")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(
+        prog="python -m fastdepth.kernels.precompile",
+        description="Compile a share of the trainer's kernels into the disk cache (the "
+        "worker side of compile_in_parallel), or --write the table of those kernels.",
+    )
+    ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    ap.add_argument("--part", type=int, default=0)
+    ap.add_argument("--parts", type=int, default=1)
+    ap.add_argument("--write", action="store_true", help="re-record kernels/_leaves.py")
+    args = ap.parse_args(argv)
+    if args.write:
+        tables = {dt: _record_in_fresh_process(dt) for dt in ("float64", "float32")}
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_leaves.py")
+        with open(path, "w") as f:
+            f.write(_table_source(tables))
+        print(f"wrote {path}")
+        return
+    if not 0 <= args.part < args.parts:
+        ap.error(f"--part must be in 0..{args.parts - 1}, got {args.part}")
+    compile_part(args.dtype, args.part, args.parts)
+
+
+if __name__ == "__main__":
+    main()
