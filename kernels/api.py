@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import _validate as v
-from . import precompile
 from .activations import apply_activation, scale_by_derivative
 from .dense import backward_flat, forward_flat
 from .diagnostics import (
@@ -365,6 +364,9 @@ def train_batch(
     if not train.overloads:
         # First call in this process: on an empty disk cache, compile the kernels the
         # trainer calls on several cores first (a warm start only reads a cache index).
+        # Imported here: ``python -m fastdepth.kernels.precompile`` runs it as __main__.
+        from . import precompile
+
         precompile.compile_in_parallel(params.dtype.name)
     args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
             tel_off, status, div_step, order)  # fmt: skip
