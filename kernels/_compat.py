@@ -26,6 +26,9 @@ is the only one that touches them:
   kernel with :func:`toolchain` and a hash of the whole kernels package.
   ``NUMBA_CACHE_LOCATOR_CLASSES`` (recent Numba) replaces the locator list and so
   bypasses the stamp: do not set it for fastdepth.
+* **Numba's code library** (``numba.core.codegen.CPUCodeLibrary.finalize`` and
+  ``_optimize_final_module``): :func:`optimise_before_linking`, with which the trainer's
+  final module is optimised before the kernels it calls are linked into it, not after.
 * **A dispatcher's cache object** (``Dispatcher._cache``: its ``_enabled`` flag,
   ``_index_key`` and ``_cache_file._load_index``): :func:`cache_enabled` and
   :func:`in_disk_cache`, with which :mod:`.precompile` tells a first use (compile the
@@ -305,3 +308,46 @@ def in_disk_cache(dispatcher, sig: tuple) -> bool:
     cache = dispatcher._cache
     key = cache._index_key(tuple(sig), dispatcher.targetctx.codegen())
     return key in cache._cache_file._load_index()
+
+
+# --- Numba's code library: when the final module is optimised -----------------------------
+
+_BEFORE_LINKING: set[str] = set()
+
+
+def optimise_before_linking(module: str, names: Sequence[str]) -> None:
+    """Optimise the code libraries of ``module``'s functions ``names`` before linking.
+
+    ``CPUCodeLibrary.finalize`` links every callee's library into the caller's module and
+    then runs the full module pipeline over all of it, so the trainer re-optimised every
+    kernel it calls, each already optimised in its own library: 3 s of the first-use
+    compile. For these functions the pipeline runs on their own code first, and the
+    (optimised) callees are linked in afterwards, as they are. Nothing of theirs is
+    inlined into the caller then, which costs nothing where the callee is a whole kernel
+    call; a function whose hot loop relies on inlining a small callee must not be listed.
+    Same arithmetic (no fastmath), so the same bits (``tests/test_precompile.py`` and
+    the reproducibility tests compare them).
+    """
+    from numba.core import codegen
+
+    for name in names:
+        parts = [*module.split("."), name]
+        _BEFORE_LINKING.add("_ZN" + "".join(f"{len(p)}{p}" for p in parts))
+    cls = codegen.CPUCodeLibrary
+    if getattr(cls.finalize, "_fastdepth", False):
+        return
+    original = cls.finalize
+
+    def finalize(self):
+        if not any(fn.name.startswith(tuple(_BEFORE_LINKING)) and not fn.is_declaration
+                   for fn in self._final_module.functions):  # fmt: skip
+            return original(self)
+        self._optimize_final_module()
+        self._optimize_final_module = lambda: None  # the original's call, after linking
+        try:
+            return original(self)
+        finally:
+            del self._optimize_final_module
+
+    finalize._fastdepth = True
+    cls.finalize = finalize
