@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 
 import llvmlite
@@ -351,3 +352,37 @@ def optimise_before_linking(module: str, names: Sequence[str]) -> None:
 
     finalize._fastdepth = True
     cls.finalize = finalize
+
+
+# --- Numba's compile events ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def recording_compiles() -> Iterator[list[tuple]]:
+    """Record every compile (or cache load) of a Numba dispatcher while the block runs.
+
+    Yields a list that fills, at each compile's end, with ``(dispatcher, argument types,
+    seconds, depth)``: ``depth`` 0 for a compile asked for from Python, 1 for one that a
+    depth-0 compile's typing asked for, and so on; ``seconds`` includes the callees'.
+    Uses Numba's ``numba:compile`` events (``numba.core.event``).
+    """
+    from numba.core import event
+
+    stack: list[tuple] = []
+    out: list[tuple] = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            stack.append((ev.data, time.perf_counter()))
+
+        def on_end(self, ev):
+            data, t0 = stack.pop()
+            out.append((data["dispatcher"], tuple(data["args"]), time.perf_counter() - t0,
+                        len(stack)))  # fmt: skip
+
+    listener = Listener()
+    event.register("numba:compile", listener)
+    try:
+        yield out
+    finally:
+        event.unregister("numba:compile", listener)

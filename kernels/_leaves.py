@@ -64,7 +64,7 @@ LEAVES = {
         (
             "dense",
             "backward_flat",
-            4.32,
+            3.71,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -85,7 +85,7 @@ LEAVES = {
         (
             "dense",
             "forward_flat",
-            3.86,
+            2.98,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -103,7 +103,7 @@ LEAVES = {
         (
             "diagnostics",
             "activation_sq_means_flat",
-            0.63,
+            0.60,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -116,7 +116,7 @@ LEAVES = {
         (
             "diagnostics",
             "layer_grad_norms_flat",
-            0.64,
+            0.41,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -127,7 +127,7 @@ LEAVES = {
         (
             "diagnostics",
             "signal_norms_flat",
-            0.22,
+            0.14,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -140,7 +140,7 @@ LEAVES = {
         (
             "diagnostics",
             "unit_fractions_flat",
-            0.60,
+            0.62,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -155,7 +155,7 @@ LEAVES = {
         (
             "hessian",
             "workspace_size",
-            0.13,
+            0.10,
             (
                 "Array(int64, 2, 'C', False, aligned=True)",
                 "int64",
@@ -165,7 +165,7 @@ LEAVES = {
         (
             "losses",
             "accuracy_flat",
-            0.13,
+            0.08,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "int64",
@@ -176,7 +176,7 @@ LEAVES = {
         (
             "losses",
             "loss_flat",
-            1.25,
+            0.94,
             (
                 "int64",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -191,7 +191,7 @@ LEAVES = {
         (
             "optim",
             "clip_grad_norm",
-            0.13,
+            0.08,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "float64",
@@ -200,7 +200,7 @@ LEAVES = {
         (
             "optim",
             "optimizer_step",
-            1.30,
+            0.96,
             (
                 "int64",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -219,7 +219,7 @@ LEAVES = {
         (
             "shuffle",
             "permutation_flat",
-            0.33,
+            0.28,
             (
                 "uint64",
                 "int64",
@@ -232,7 +232,7 @@ LEAVES = {
         (
             "dense",
             "backward_flat",
-            3.64,
+            3.53,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -253,7 +253,7 @@ LEAVES = {
         (
             "dense",
             "forward_flat",
-            3.47,
+            3.18,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -271,7 +271,7 @@ LEAVES = {
         (
             "diagnostics",
             "activation_sq_means_flat",
-            0.57,
+            0.56,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -284,7 +284,7 @@ LEAVES = {
         (
             "diagnostics",
             "layer_grad_norms_flat",
-            0.43,
+            0.39,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -295,7 +295,7 @@ LEAVES = {
         (
             "diagnostics",
             "signal_norms_flat",
-            0.33,
+            0.13,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -308,7 +308,7 @@ LEAVES = {
         (
             "diagnostics",
             "unit_fractions_flat",
-            0.81,
+            0.62,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -323,7 +323,7 @@ LEAVES = {
         (
             "hessian",
             "workspace_size",
-            0.12,
+            0.11,
             (
                 "Array(int64, 2, 'C', False, aligned=True)",
                 "int64",
@@ -333,7 +333,7 @@ LEAVES = {
         (
             "losses",
             "accuracy_flat",
-            0.09,
+            0.21,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "int64",
@@ -344,7 +344,7 @@ LEAVES = {
         (
             "losses",
             "loss_flat",
-            1.08,
+            0.80,
             (
                 "int64",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -359,7 +359,7 @@ LEAVES = {
         (
             "optim",
             "clip_grad_norm",
-            0.09,
+            0.08,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "float64",
@@ -368,7 +368,7 @@ LEAVES = {
         (
             "optim",
             "optimizer_step",
-            0.74,
+            0.90,
             (
                 "int64",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -387,7 +387,7 @@ LEAVES = {
         (
             "shuffle",
             "permutation_flat",
-            0.15,
+            0.13,
             (
                 "uint64",
                 "int64",

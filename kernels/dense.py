@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _compat
 from ._fma import fma
 from ._jit import njit
 from ._vec import (
@@ -346,3 +347,9 @@ def backward_flat(P, table, X, Z, H, dout, n, ld, act, alpha, rblock, grad, D, z
                     emode,
                 )
     return True
+
+
+# Both call whole kernels (affine, weight_grad, the activations) and inline nothing that a
+# loop of theirs needs, so their own code is optimised before those are linked in (see
+# _compat.optimise_before_linking): the linked module is not optimised a second time.
+_compat.optimise_before_linking(__name__, ("forward_flat", "backward_flat"))

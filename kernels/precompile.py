@@ -162,48 +162,32 @@ def record(dtype: str) -> tuple[tuple, list[tuple]]:
     from the cache without being seen. Returns the trainer's entry and the kernels it
     called directly, as :mod:`._leaves` stores them.
     """
-    from numba.core import event
-
     from fastdepth.runner.chunks import warm_up
-
-    stack: list[list] = []
-    found: list[tuple] = []
 
     def names(disp) -> tuple[str, str]:
         f = disp.py_func
         return f.__module__.rpartition(".")[2], f.__qualname__
 
-    def sig_of(data) -> tuple[str, ...] | None:
-        # Only types that the table can spell (literals cannot) are recorded; a kernel
-        # left out is compiled by the trainer, as without the table.
-        out = tuple(_spell(t) for t in data["args"])
+    def spelled(args: tuple) -> tuple[str, ...] | None:
+        # Only types that the table can spell back are recorded; a kernel left out is
+        # compiled by the trainer, as without the table.
+        out = tuple(_spell(t) for t in args)
         try:
-            return out if _parse(out) == tuple(data["args"]) else None
+            return out if _parse(out) == args else None
         except (NameError, TypeError, SyntaxError):
             return None
 
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            stack.append([ev.data, time.perf_counter()])
-
-        def on_end(self, ev):
-            data, t0 = stack.pop()
-            disp = data["dispatcher"]
-            if not disp.py_func.__module__.startswith(__package__ + "."):
-                return  # Numba's own overloads compile with their callers
-            if len(stack) == 1:  # called by the trainer itself
-                sig = sig_of(data)
-                if sig is not None:
-                    found.append((*names(disp), time.perf_counter() - t0, sig))
-            elif not stack and disp.py_func.__qualname__ == "train_batch_flat":
-                found.append(("trainer", *names(disp), sig_of(data)))
-
-    listener = Listener()
-    event.register("numba:compile", listener)
-    try:
+    with _compat.recording_compiles() as compiles:
         warm_up({dtype})
-    finally:
-        event.unregister("numba:compile", listener)
+    found: list[tuple] = []
+    for disp, args, seconds, depth in compiles:
+        if not disp.py_func.__module__.startswith(__package__ + "."):
+            continue  # Numba's own overloads compile with their callers
+        sig = spelled(args)
+        if depth == 1 and sig is not None:  # called by the trainer itself
+            found.append((*names(disp), seconds, sig))
+        elif depth == 0 and disp.py_func.__qualname__ == "train_batch_flat":
+            found.append(("trainer", *names(disp), sig))
     trainer = next(f for f in found if f[0] == "trainer")[1:]
     kernels = sorted({f[:2]: f for f in found if f[0] != "trainer"}.values())
     return trainer, kernels
@@ -211,7 +195,8 @@ def record(dtype: str) -> tuple[tuple, list[tuple]]:
 
 def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple]]:
     with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        # one process: what the trainer compiles on the way must happen inside its compile
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NUMBA_NUM_THREADS": "1"}
         code = f"import {_MODULE} as p; print(repr(p.record({dtype!r})))"
         out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
