@@ -327,7 +327,7 @@ def train_many(
         ``"reference"`` runs the plain NumPy twin (slow; for checking).
     progress : bool, optional
         A progress bar on stderr, and a one-line notice while the trainer compiles on
-        first use (~20 s once; Numba caches it on disk). Default: when stderr is a
+        first use (~10-20 s once; Numba caches it on disk). Default: when stderr is a
         terminal or a Jupyter kernel; ``False`` silences both, ``True`` forces them.
 
     Returns

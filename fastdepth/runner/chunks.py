@@ -162,7 +162,7 @@ def warm_up(dtypes: set[str], note: Callable[[str], None] | None = None) -> floa
         return 0.0
     from fastdepth.engine import train_many
 
-    msg = "compiling the trainer (first use only; ~20-30 s, cached on disk afterwards)..."
+    msg = "compiling the trainer (first use only; ~10-20 s, cached on disk afterwards)..."
     with _PROCESS_LOCK, _after(WARM_NOTE_AFTER, note and (lambda: note(msg))):
         t = time.perf_counter()
         for dt in sorted(todo - _READY):
