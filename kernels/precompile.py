@@ -104,9 +104,11 @@ def processes(dtype: str) -> int:
         return 1
     if _compat.in_disk_cache(trainer, sig):
         return 1
+    from . import _leaves
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, numba.config.NUMBA_NUM_THREADS, MAX_PROCESSES,
-                      len(leaves(dtype))))  # fmt: skip
+                      len(_leaves.LEAVES.get(dtype, ()))))  # fmt: skip
 
 
 def compile_part(dtype: str, part: int, parts: int) -> None:
@@ -120,9 +122,10 @@ def compile_part(dtype: str, part: int, parts: int) -> None:
 def compile_in_parallel(dtype: str) -> int:
     """Compile the trainer's kernels for ``dtype`` on several processes, into the disk cache.
 
-    Call it before the trainer's first compile (:func:`fastdepth.runner.chunks.warm_up`
-    does). Worker processes inherit the environment (``NUMBA_CACHE_DIR``, the CPU
-    settings), so they compile what this process would and write where it reads.
+    Call it before the trainer's first compile (:func:`fastdepth.kernels.train_batch`
+    does, on its first call in a process). Worker processes inherit the environment
+    (``NUMBA_CACHE_DIR``, the CPU settings), so they compile what this process would and
+    write where it reads.
 
     Returns
     -------
