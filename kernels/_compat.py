@@ -313,7 +313,7 @@ def in_disk_cache(dispatcher, sig: tuple) -> bool:
 
 # --- Numba's code library: when the final module is optimised -----------------------------
 
-_BEFORE_LINKING: set[str] = set()
+_BEFORE_LINKING: list[str] = []  # mangled-name prefixes of the listed functions
 
 
 def optimise_before_linking(module: str, names: Sequence[str]) -> None:
@@ -333,14 +333,17 @@ def optimise_before_linking(module: str, names: Sequence[str]) -> None:
 
     for name in names:
         parts = [*module.split("."), name]
-        _BEFORE_LINKING.add("_ZN" + "".join(f"{len(p)}{p}" for p in parts))
+        prefix = "_ZN" + "".join(f"{len(p)}{p}" for p in parts)
+        if prefix not in _BEFORE_LINKING:
+            _BEFORE_LINKING.append(prefix)
     cls = codegen.CPUCodeLibrary
     if getattr(cls.finalize, "_fastdepth", False):
         return
     original = cls.finalize
 
     def finalize(self):
-        if not any(fn.name.startswith(tuple(_BEFORE_LINKING)) and not fn.is_declaration
+        prefixes = tuple(_BEFORE_LINKING)  # every library of the process passes here
+        if not any(fn.name.startswith(prefixes) and not fn.is_declaration
                    for fn in self._final_module.functions):  # fmt: skip
             return original(self)
         self._optimize_final_module()
