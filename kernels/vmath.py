@@ -8,8 +8,8 @@ code, see ``_vec.py``). These versions are plain arithmetic, fused multiply-adds
 (``_fma.fma``), selects and integer bit operations, inlined into the caller by LLVM
 (they compile on their own: Numba-level ``inline="always"`` deep-copied each one's IR at
 every call site, about 1 s of the first-use compile), so a loop over samples becomes
-vector code; the same per-element operations run in the vector
-body and in the scalar remainder, so every element gets the same bits on every path.
+vector code; the same per-element operations run in the vector body and in the scalar
+remainder, so every element gets the same bits on every path.
 
 Accuracy (``tests/test_vmath.py`` checks it against NumPy on 10^6 points and at the
 edges): ``vexp`` within 1 ulp on the whole range, subnormal results, ``+-inf``
