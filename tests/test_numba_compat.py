@@ -98,3 +98,60 @@ def test_the_stamp_changes_with_numba_llvmlite_and_the_pointer_mode(monkeypatch)
 def test_vector_intrinsic_rejects_arrays_that_are_not_parameters():
     with pytest.raises(ValueError, match=r"\['P'\] are not parameters"):
         _compat.vector_intrinsic("k", ("a", "b"), ["a", "P"], lambda *a: None)
+
+
+def _inlined_callee(x, n):
+    # several blocks (loops, branches): Numba's copy went block by block
+    s = 0.0
+    for i in range(n):
+        if x[i] > 0:
+            s += x[i]
+        else:
+            s -= x[i] * 0.5
+    for i in range(n):
+        s += i
+    return s
+
+
+def _caller(x):
+    return _inlined_callee_jit(x, x.shape[0]) + 1.0
+
+
+_inlined_callee_jit = numba.njit(_inlined_callee, inline="always", cache=False)
+
+
+def _llvm_of_caller() -> str:
+    import numpy as np
+
+    f = numba.njit(_caller, cache=False)
+    f(np.ones(3))
+    # unique ids (in mangled names, inlined variables' names and block labels) count the
+    # process's compiles so far, not the code: drop them, number labels by appearance
+    text = re.sub(r"B\d+v\d+B", "BvB", f.inspect_llvm(f.signatures[0]))
+    text = re.sub(r"_v\d+_", "_v_", re.sub(r"\s*;.*$", "", text, flags=re.M))
+    labels: dict[str, str] = {}
+    return re.sub(r"\bB\d+\b", lambda m: labels.setdefault(m.group(0), f"L{len(labels)}"), text)
+
+
+def test_inlining_copies_the_callees_scope_once_and_emits_the_same_code(monkeypatch):
+    from numba.core import inline_closurecall as ic
+
+    assert getattr(ic.InlineWorker.inline_ir, "_fastdepth", False)  # installed by _jit
+    scopes: dict[int, set[int]] = {}
+    blocks: list[int] = []
+    copy_block = _compat._SharedMemo.deepcopy
+
+    def counting(self, x, memo=None):
+        out = copy_block(self, x, memo)
+        scopes.setdefault(id(self), set()).add(id(out.scope))
+        blocks.append(id(out))
+        return out
+
+    monkeypatch.setattr(_compat._SharedMemo, "deepcopy", counting)
+    patched = _llvm_of_caller()
+    # Numba still copies through the module's ``copy`` (else nothing was counted), and
+    # one inline makes two copies of the IR: one scope each, not one per block
+    assert len(blocks) >= 8 and scopes
+    assert all(len(s) <= 2 for s in scopes.values()), scopes
+    monkeypatch.setattr(ic.InlineWorker, "inline_ir", ic.InlineWorker.inline_ir._original)
+    assert _llvm_of_caller() == patched
