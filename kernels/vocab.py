@@ -249,39 +249,40 @@ UNIT_STATES: Vocabulary[UnitState] = Vocabulary(
 )  # fmt: skip
 
 # ``cost``: FLOP-equivalents per hidden unit and sample-step, fitted by bench/eta_fit.py
-# (see Activation.cost; two fits in CPU time agreed within 5%): relu 65 is the memory
-# traffic every unit costs, tanh 258 adds the vectorised tanh forward and back, gelu 1960
-# the scalar math.erf.
+# (see Activation.cost; refit 2026-12-03 on the 2-core AMD EPYC after the vectorised erf,
+# each chunk within 0.84-1.57x of the model, medians 0.99-1.03): relu 62 is the memory
+# traffic every unit costs, tanh 151 adds the vectorised tanh forward (the backward takes
+# the derivative from h), gelu 302 the vectorised erf and exp (1960 with libm's erf).
 ACTIVATIONS: Vocabulary[Activation] = Vocabulary(
     "activation",
     [
         Activation("identity", 0, "h = z (a linear network)", piecewise_linear=True,
                    init="xavier", units_doc="a linear unit never stops passing gradient",
-                   cost=70.0),
+                   cost=65.0),
         Activation("relu", 1, "max(z, 0); derivative the mask z > 0 (0 at 0, as PyTorch)",
                    piecewise_linear=True, kinks=(0.0,), units="dead",
                    units_doc="z <= 0 on every sample: the unit outputs 0 and passes no "
-                   "gradient back, so its incoming weights never change again", cost=65.0),
+                   "gradient back, so its incoming weights never change again", cost=62.0),
         Activation("leaky_relu", 2, "z for z > 0, alpha z otherwise", alpha=0.01,
                    piecewise_linear=True, kinks=(0.0,), units="dead",
                    units_doc="z <= 0 on every sample: the unit is linear with slope alpha "
                    "on every input and passes back alpha times the gradient (not zero: "
-                   "unlike a dead ReLU it can still recover)", cost=81.0),
+                   "unlike a dead ReLU it can still recover)", cost=74.0),
         Activation("tanh", 3, "tanh(z)", init="xavier", units="saturated", out_range=(-1.0, 1.0),
                    units_doc="|h| > 0.99 on every sample: tanh' < 0.0199 everywhere",
-                   cost=258.0),
+                   cost=151.0),
         Activation("sigmoid", 4, "1 / (1 + exp(-z))", init="xavier", units="saturated",
                    out_range=(0.0, 1.0),
                    units_doc="h < 0.005 or h > 0.995 on every sample: sigmoid' < 0.005 "
-                   "(1.99% of its maximum 1/4) everywhere", cost=236.0),
+                   "(1.99% of its maximum 1/4) everywhere", cost=146.0),
         Activation("elu", 5, "z for z > 0, alpha (exp(z) - 1) otherwise", alpha=1.0,
                    kinks=(0.0,),
                    units_doc="z <= 0 keeps a gradient alpha exp(z) > 0; no flat region",
-                   cost=218.0),
+                   cost=207.0),
         Activation("gelu", 6, "z Phi(z), the exact erf form (PyTorch's default)",
-                   units_doc="smooth, with a nonzero gradient almost everywhere", cost=1960.0),
+                   units_doc="smooth, with a nonzero gradient almost everywhere", cost=302.0),
         Activation("silu", 7, "z sigmoid(z) (swish)",
-                   units_doc="smooth, with a nonzero gradient almost everywhere", cost=252.0),
+                   units_doc="smooth, with a nonzero gradient almost everywhere", cost=245.0),
     ],
 )  # fmt: skip
 

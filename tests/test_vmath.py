@@ -17,9 +17,9 @@ from fastdepth.kernels.vmath import (
     lane_sum8,
     lane_sumsq8,
     log1p01,
+    verf,
     vexp,
     vexpm1_neg,
-    verf,
     vsigmoid,
     vtanh,
 )

@@ -4,10 +4,10 @@ Time is priced in FLOP-equivalents of the compiled trainer (:func:`train_cost`):
 of the affine maps, a fixed cost per layer and sample-step (:data:`LAYER_STEP_COST`: loops,
 loss, norms, telemetry) and a cost per hidden unit and sample-step that depends on the
 activation (:attr:`fastdepth.kernels.vocab.Activation.cost`: a ReLU is a compare, a tanh
-some forty operations forward and back, an exact GELU a scalar ``erf``). The constants are
+some forty operations forward, an exact GELU a vectorised ``erf`` and ``exp``). The constants are
 fitted on measured chunk times by ``python -m bench.eta_fit`` on the reference machine
 (2-core AMD EPYC, AVX-512). FLOPs alone price a tanh run like a ReLU run of the same
-shape, where it takes 2.3-2.5x as long (W1, README; a spirals grid of depths 1-8), which
+shape, where it takes 1.7x as long (W1, README; 2.3-2.5x when the model was introduced), which
 made the old flat 40 GFLOP/s estimate right for one activation and wrong by that factor
 for the other (issue #19).
 
@@ -47,13 +47,14 @@ __all__ = [
 ]
 
 #: FLOP-equivalents per (training sample, step, weight layer) besides FLOPs and activations.
-LAYER_STEP_COST = 159.0
+LAYER_STEP_COST = 179.0
 #: FLOP-equivalents per second of one trainer thread (float64; the threads of a batch scale
 #: nearly linearly, 1.96x at two: README). Calibrated on the README's W1 timings, taken on
-#: the machine alone (relu 9.4 s, tanh 23.2 s at two threads; the model gives 9.9 s and
-#: 22.4 s): the fits ran beside other jobs, whose cache traffic made even CPU time ~20%
-#: slower (107e9). A busy machine is slower in wall time; the sweep's progress ETA
-#: measures the rate as it goes and needs only the relative costs.
+#: the machine alone (relu 9.5 s, tanh 1.71x that at two threads; with the 2026-12-03
+#: costs the model gives 9.8 s and 15.6 s): the fits ran beside other jobs, whose cache
+#: traffic made even CPU time ~20% slower (107e9 both times). A busy machine is slower in
+#: wall time; the sweep's progress ETA measures the rate as it goes and needs only the
+#: relative costs.
 RATE_PER_THREAD = 130e9
 #: One grid point of a region count, in FLOP-equivalents: a fixed cost (building the point,
 #: hashing its pattern, its share of the sort that counts the distinct hashes), one per
