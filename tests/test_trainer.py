@@ -170,6 +170,46 @@ def test_bit_reproducible_across_threads_neighbours_and_repeats():
     assert _fingerprint(crowd_2[0]) == _fingerprint(crowd_1[1])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_network_after_a_larger_one_in_the_same_thread_has_the_bits_it_has_alone(dtype):
+    # One thread reuses its activation buffers from network to network (train_one's
+    # ``scratch``): what a larger network left in them must not reach the next one. One
+    # thread trains the batch longest first, so ``big`` runs first and leaves its values.
+    big = fd.RunConfig(dataset="circle", n_train=700, n_test=300, depth=5, width=40, epochs=15,
+                       activation="tanh", init="xavier", seed=9, dtype=dtype)  # fmt: skip
+    targets = [
+        fd.RunConfig(dataset="rings", n_train=150, n_test=70, depth=3, width=9, epochs=40,
+                     seed=2, dtype=dtype),
+        fd.RunConfig(dataset="rings", n_train=150, n_test=200, depth=4, width=6, epochs=30,
+                     batch_size=17, activation="gelu", init="he", residual=True, seed=4,
+                     eval_every=7, dtype=dtype),
+    ]  # fmt: skip
+    for target in targets:
+        alone = _fingerprint(fd.train_many([target], threads=1)[0])
+        after = fd.train_many([target, big], threads=1)
+        assert after[1].config == big  # results come back in the caller's order
+        assert _fingerprint(after[0]) == alone
+
+
+def test_network_outputs_in_blocks_have_the_bits_of_one_forward(monkeypatch):
+    # the compiled backend only: the reference's BLAS products round by block width
+    from fastdepth import kernels, model
+
+    rng = np.random.default_rng(11)
+    for run in (fd.RunConfig(depth=3, width=7, activation="gelu", init="he"),
+                fd.RunConfig(depth=4, width=5, residual=True, activation="tanh",
+                             init="xavier", dtype="float32")):  # fmt: skip
+        lay = run.layout()
+        params = run.initial_params()
+        X = rng.standard_normal((lay.n_in, 1000)).astype(run.dtype)
+        whole = kernels.forward(params, lay, X, run.activation, alpha=run.effective_alpha,
+                            residual=run.rblock)[1][-1]  # fmt: skip
+        monkeypatch.setattr(model, "OUTPUT_CHUNK", 96)  # 10 full blocks and a short one
+        blocks = model.network_outputs(run, params, X, "compiled")
+        monkeypatch.undo()
+        assert blocks.shape == (1000,) and blocks.tobytes() == whole.tobytes()
+
+
 def test_float32_runs_are_reproducible_and_close_to_float64():
     run = fd.RunConfig(dataset="circle", n_train=100, n_test=50, depth=3, width=8, epochs=200)
     r32a = fd.train_many([run.replace(dtype="float32")], threads=1)[0]
