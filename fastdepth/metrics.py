@@ -42,6 +42,7 @@ import math
 
 import numpy as np
 
+from .kernels import exact_sum
 from .kernels import telemetry as tm
 
 #: Share of the stability limit from which a sharpness measurement counts as at the edge
@@ -56,14 +57,15 @@ COLLAPSE_TOL = 1e-4
 
 
 def exact_mean(x) -> float:
-    """Correctly rounded mean (``math.fsum``) of a float array; NaN when empty.
+    """Correctly rounded mean (``math.fsum``'s sum) of a float array; NaN when empty.
 
-    ``math.fsum`` is exact, so the result cannot depend on summation order, blocking
-    or memory layout: a guarantee NumPy's pairwise/SIMD reductions do not document.
-    Summaries must be bit-reproducible, so they sum exactly.
+    The sum is exact, so the result cannot depend on summation order, blocking or
+    memory layout: a guarantee NumPy's pairwise/SIMD reductions do not document.
+    Summaries must be bit-reproducible, so they sum exactly, with
+    :func:`fastdepth.kernels.exact_sum` (``math.fsum``'s bits, compiled).
     """
     x = np.asarray(x, dtype=np.float64).ravel()
-    return math.fsum(x) / x.size if x.size else math.nan
+    return exact_sum(x) / x.size if x.size else math.nan
 
 
 def exact_std(x, ddof: int = 0, mean: float | None = None) -> float:
@@ -75,7 +77,7 @@ def exact_std(x, ddof: int = 0, mean: float | None = None) -> float:
     if x.size - ddof <= 0:
         return math.nan
     m = exact_mean(x) if mean is None else mean
-    return math.sqrt(math.fsum((x - m) ** 2) / (x.size - ddof))
+    return math.sqrt(exact_sum((x - m) ** 2) / (x.size - ddof))
 
 
 def cv_stats(x: np.ndarray) -> tuple[float, float, float]:
@@ -104,7 +106,7 @@ def oscillation(loss: np.ndarray) -> tuple[float, float]:
     d = np.diff(loss)
     up = float(np.mean(d > 0))
     net = abs(loss[-1] - loss[0])
-    tv = math.fsum(np.abs(d)) / net if net > 0 else math.nan
+    tv = exact_sum(np.abs(d)) / net if net > 0 else math.nan
     return up, tv
 
 

@@ -27,6 +27,7 @@ from .api import (
     train_batch,
 )
 from .curvature import hvp, top_eigenvalues
+from .exactsum import exact_sum
 from .layout import Layout
 from .regions import pattern_hashes
 from .telemetry import telemetry_layout, telemetry_size
@@ -57,6 +58,7 @@ __all__ = [
     "train_batch",
     "hvp",
     "top_eigenvalues",
+    "exact_sum",
 ]
 
 # The names every kernel module shares with its reference twin (checked by the tests).

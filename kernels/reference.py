@@ -230,6 +230,11 @@ def accuracy(logits, y):
     return float(np.mean((logits > 0) == (y > 0.5)))
 
 
+def exact_sum(x):
+    """Reference of :func:`fastdepth.kernels.exact_sum`: ``math.fsum`` itself."""
+    return math.fsum(np.asarray(x, dtype=np.float64).ravel())
+
+
 def sgd_step(params, grad, lr, weight_decay=0.0):
     """Reference of :func:`fastdepth.kernels.sgd_step`."""
     v.check_optimizer(params, grad)
