@@ -389,6 +389,8 @@ def copy_inlined_ir_once() -> None:
     each block's scope with the caller's anyway (the trainer's machine code is
     byte-for-byte the same, ``tests/test_numba_compat.py``). The module's one use of
     ``copy`` is that deepcopy; Numba compiles under one lock, so the swap is not raced.
+    It applies to every inline in the process, a user's own ``inline="always"``
+    functions too: the same IR, in less time.
     """
     from numba.core import inline_closurecall as ic
 

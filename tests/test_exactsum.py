@@ -55,6 +55,12 @@ def test_specials_go_to_math_fsum_and_give_what_it_gives():
         exact_sum(np.array([1e308, 1e308]))
     assert exact_sum(np.array([1e308, -1e308, 1e308])) == 1e308 == math.fsum([1e308, -1e308, 1e308])
     assert exact_sum(np.zeros(0)) == 0.0 and exact_sum(np.array([-0.0])) == math.fsum([-0.0])
+    # a read-only array (another Numba type) is copied, not compiled for again
+    ro = np.linspace(0.0, 1.0, 101)
+    ro.flags.writeable = False
+    exact_sum(np.ones(2))  # the one signature, compiled (or loaded) here at the latest
+    before = len(fsum_flat.signatures)
+    assert exact_sum(ro) == math.fsum(ro) and len(fsum_flat.signatures) == before
     # any shape and a non-contiguous view: summed in full
     m = np.arange(12.0).reshape(3, 4)
     assert exact_sum(m) == 66.0 and exact_sum(m[:, ::2]) == math.fsum(m[:, ::2].ravel())
