@@ -54,10 +54,9 @@ def network_outputs(
     through the same two buffers. A sample's outputs do not depend on the other samples
     in its block (each column is its own sequence of operations), so the result has the
     same bits (the reference's BLAS products round differently for other widths, so it
-    runs whole); the
-    buffers are ``n_units x OUTPUT_CHUNK`` instead of ``n_units x n``: 82 MB at width 256
-    and N = 20 000, which the engine's ``collapsed`` metric paid to allocate and fault in
-    for every network.
+    runs whole); the buffers are ``n_units x OUTPUT_CHUNK`` instead of ``n_units x n``:
+    82 MB at width 256 and N = 20 000, which the engine's ``collapsed`` metric paid to
+    allocate and fault in for every network.
     """
     fwd = backend(backend_name).forward
     lay = run.layout()

@@ -47,6 +47,7 @@ runs it without Numba.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import os
 import time
@@ -371,8 +372,6 @@ class _SharedMemo:
         self.memo: dict = {}
 
     def deepcopy(self, x, memo=None):
-        import copy
-
         return copy.deepcopy(x, self.memo if memo is None else memo)
 
 

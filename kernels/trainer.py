@@ -211,15 +211,16 @@ def train_one(params, p_off, tables, t_off, icfgs, fcfgs, keys, dinfo, xtrs, ytr
     lte = padded_ld(nte, P)
     nb_buf = n_units * ldb
     ne_buf = n_units * max(ltr, lte)
-    if scratch.shape[0] < 3 * nb_buf + 2 * ne_buf:
-        scratch = empty_aligned(3 * nb_buf + 2 * ne_buf, P)
+    need = 3 * nb_buf + 2 * ne_buf
+    if scratch.shape[0] < need:
+        scratch = empty_aligned(need, P)
     # every part is whole rows of whole cache lines, so each starts aligned too
     Zb = scratch[0:nb_buf]
     Hb = scratch[nb_buf : 2 * nb_buf]
     Db = scratch[2 * nb_buf : 3 * nb_buf]
     Ze = scratch[3 * nb_buf : 3 * nb_buf + ne_buf]
-    He = scratch[3 * nb_buf + ne_buf : 3 * nb_buf + 2 * ne_buf]
-    scratch[: 3 * nb_buf + 2 * ne_buf] = 0
+    He = scratch[3 * nb_buf + ne_buf : need]
+    scratch[:need] = 0
     dlog = empty_aligned(max(ntr, nte), P)
     lwork = np.empty(max(ntr, nte), np.float64)  # per-sample loss terms
     Xtr_p = padded_rows(Xtr, n_in, ntr, ltr)
