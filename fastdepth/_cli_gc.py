@@ -32,9 +32,20 @@ from ._cli_interrupt import is_command_line
 _paused: list[bool] = []
 
 
+# Not a command line, but the same imports on the first use's critical path: the worker
+# processes of fastdepth.kernels.precompile.compile_in_parallel.
+WORKERS = ("fastdepth.kernels.precompile",)
+
+
+def _is_worker(argv: list[str]) -> bool:
+    return any(a == "-m" and b in WORKERS for a, b in zip(argv, argv[1:], strict=False))
+
+
 def pause() -> None:
-    """Turn the cyclic collector off when this process is a fastdepth command line."""
-    if gc.isenabled() and is_command_line(list(getattr(sys, "orig_argv", sys.argv))):
+    """Turn the cyclic collector off when this process is a fastdepth command line or a
+    first-use compile worker."""
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    if gc.isenabled() and (is_command_line(argv) or _is_worker(argv)):
         gc.disable()
         _paused.append(True)
 

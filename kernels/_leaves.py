@@ -58,13 +58,14 @@ TRAINER = {
     ),
 }
 
+# LEAVES: the kernels the trainer calls:
 # module, function, compile seconds (balances the processes), types
 LEAVES = {
     "float64": (
         (
             "dense",
             "backward_flat",
-            3.71,
+            0.99,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -85,7 +86,7 @@ LEAVES = {
         (
             "dense",
             "forward_flat",
-            2.98,
+            0.68,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -103,7 +104,7 @@ LEAVES = {
         (
             "diagnostics",
             "activation_sq_means_flat",
-            0.60,
+            0.15,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -116,7 +117,7 @@ LEAVES = {
         (
             "diagnostics",
             "layer_grad_norms_flat",
-            0.41,
+            0.14,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -140,7 +141,7 @@ LEAVES = {
         (
             "diagnostics",
             "unit_fractions_flat",
-            0.62,
+            0.19,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -155,7 +156,7 @@ LEAVES = {
         (
             "hessian",
             "workspace_size",
-            0.10,
+            0.12,
             (
                 "Array(int64, 2, 'C', False, aligned=True)",
                 "int64",
@@ -165,7 +166,7 @@ LEAVES = {
         (
             "losses",
             "accuracy_flat",
-            0.08,
+            0.07,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "int64",
@@ -176,7 +177,7 @@ LEAVES = {
         (
             "losses",
             "loss_flat",
-            0.94,
+            0.16,
             (
                 "int64",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -191,7 +192,7 @@ LEAVES = {
         (
             "optim",
             "clip_grad_norm",
-            0.08,
+            0.09,
             (
                 "Array(float64, 1, 'C', False, aligned=True)",
                 "float64",
@@ -200,7 +201,7 @@ LEAVES = {
         (
             "optim",
             "optimizer_step",
-            0.96,
+            0.18,
             (
                 "int64",
                 "Array(float64, 1, 'C', False, aligned=True)",
@@ -219,7 +220,7 @@ LEAVES = {
         (
             "shuffle",
             "permutation_flat",
-            0.28,
+            0.13,
             (
                 "uint64",
                 "int64",
@@ -232,7 +233,7 @@ LEAVES = {
         (
             "dense",
             "backward_flat",
-            3.53,
+            0.96,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -253,7 +254,7 @@ LEAVES = {
         (
             "dense",
             "forward_flat",
-            3.18,
+            0.63,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(int64, 2, 'C', False, aligned=True)",
@@ -271,30 +272,6 @@ LEAVES = {
         (
             "diagnostics",
             "activation_sq_means_flat",
-            0.56,
-            (
-                "Array(float32, 1, 'C', False, aligned=True)",
-                "Array(int64, 2, 'C', False, aligned=True)",
-                "int64",
-                "int64",
-                "Array(float64, 1, 'C', False, aligned=True)",
-                "int64",
-            ),
-        ),
-        (
-            "diagnostics",
-            "layer_grad_norms_flat",
-            0.39,
-            (
-                "Array(float32, 1, 'C', False, aligned=True)",
-                "Array(int64, 2, 'C', False, aligned=True)",
-                "Array(float64, 1, 'C', False, aligned=True)",
-                "int64",
-            ),
-        ),
-        (
-            "diagnostics",
-            "signal_norms_flat",
             0.13,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -307,8 +284,32 @@ LEAVES = {
         ),
         (
             "diagnostics",
+            "layer_grad_norms_flat",
+            0.13,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "diagnostics",
+            "signal_norms_flat",
+            0.12,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "diagnostics",
             "unit_fractions_flat",
-            0.62,
+            0.18,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -333,7 +334,7 @@ LEAVES = {
         (
             "losses",
             "accuracy_flat",
-            0.21,
+            0.07,
             (
                 "Array(float32, 1, 'C', False, aligned=True)",
                 "int64",
@@ -344,7 +345,7 @@ LEAVES = {
         (
             "losses",
             "loss_flat",
-            0.80,
+            0.15,
             (
                 "int64",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -368,7 +369,7 @@ LEAVES = {
         (
             "optim",
             "optimizer_step",
-            0.90,
+            0.16,
             (
                 "int64",
                 "Array(float32, 1, 'C', False, aligned=True)",
@@ -393,6 +394,435 @@ LEAVES = {
                 "int64",
                 "int64",
                 "Array(int64, 1, 'C', False, aligned=True)",
+            ),
+        ),
+    ),
+}
+
+# CALLEES: the kernels those call, in the order their compiles finished:
+# module, function, compile seconds (balances the processes), types
+CALLEES = {
+    "float64": (
+        (
+            "dense",
+            "affine",
+            0.84,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "gelu_and_factor",
+            0.39,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "apply_activation",
+            0.77,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "float64",
+            ),
+        ),
+        (
+            "losses",
+            "bce_flat",
+            0.44,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "literal(0)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+            ),
+        ),
+        (
+            "losses",
+            "mse_flat",
+            0.14,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "literal(0)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+            ),
+        ),
+        (
+            "vmath",
+            "_lanes8",
+            0.32,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "literal(True)",
+            ),
+        ),
+        (
+            "diagnostics",
+            "dead_fractions_flat",
+            0.15,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "diagnostics",
+            "saturated_fractions_flat",
+            0.16,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "float64",
+                "float64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "scale_by_factor",
+            0.12,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "scale_by_derivative_h",
+            0.79,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "float64",
+            ),
+        ),
+        (
+            "dense",
+            "weight_grad",
+            0.49,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "optim",
+            "grad_norm",
+            0.27,
+            ("Array(float64, 1, 'C', False, aligned=True)",),
+        ),
+        (
+            "optim",
+            "sgd_step",
+            0.11,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "float64",
+                "float64",
+            ),
+        ),
+        (
+            "optim",
+            "momentum_step",
+            0.15,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "float64",
+                "float64",
+                "float64",
+                "int64",
+            ),
+        ),
+        (
+            "optim",
+            "adam_step",
+            0.26,
+            (
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+                "float64",
+                "float64",
+                "float64",
+                "float64",
+                "float64",
+            ),
+        ),
+    ),
+    "float32": (
+        (
+            "dense",
+            "affine",
+            0.72,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "gelu_and_factor",
+            0.35,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "apply_activation",
+            0.77,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "float64",
+            ),
+        ),
+        (
+            "losses",
+            "bce_flat",
+            0.41,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "literal(0)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+            ),
+        ),
+        (
+            "losses",
+            "mse_flat",
+            0.13,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "literal(0)",
+                "Array(float64, 1, 'C', False, aligned=True)",
+            ),
+        ),
+        (
+            "vmath",
+            "_lanes8",
+            0.32,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "literal(True)",
+            ),
+        ),
+        (
+            "diagnostics",
+            "dead_fractions_flat",
+            0.14,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "diagnostics",
+            "saturated_fractions_flat",
+            0.16,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(int64, 2, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "float64",
+                "float64",
+                "Array(float64, 1, 'C', False, aligned=True)",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "scale_by_factor",
+            0.12,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "activations",
+            "scale_by_derivative_h",
+            0.75,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "float64",
+            ),
+        ),
+        (
+            "dense",
+            "weight_grad",
+            0.44,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "int64",
+                "int64",
+                "int64",
+            ),
+        ),
+        (
+            "optim",
+            "grad_norm",
+            0.25,
+            ("Array(float32, 1, 'C', False, aligned=True)",),
+        ),
+        (
+            "optim",
+            "sgd_step",
+            0.09,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "float64",
+                "float64",
+            ),
+        ),
+        (
+            "optim",
+            "momentum_step",
+            0.14,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "float64",
+                "float64",
+                "float64",
+                "int64",
+            ),
+        ),
+        (
+            "optim",
+            "adam_step",
+            0.24,
+            (
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "Array(float32, 1, 'C', False, aligned=True)",
+                "int64",
+                "float64",
+                "float64",
+                "float64",
+                "float64",
+                "float64",
             ),
         ),
     ),

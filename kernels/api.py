@@ -361,15 +361,19 @@ def train_batch(
     n_threads = max(1, min(n_threads, order.shape[0]))
     # The curvature trainer is compiled only for a batch that measures the sharpness.
     train = train_batch_flat_curvature if needs_curvature(icfg) else train_batch_flat
+    args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
+            tel_off, status, div_step, order)  # fmt: skip
     if not train.overloads:
         # First call in this process: on an empty disk cache, compile the kernels the
-        # trainer calls on several cores first (a warm start only reads a cache index).
-        # Imported here: ``python -m fastdepth.kernels.precompile`` runs it as __main__.
+        # trainer calls on several cores first (a warm start only reads a cache index),
+        # then the trainer, with the types a call would give it, both without the
+        # collector. Imported here: ``python -m fastdepth.kernels.precompile`` runs it
+        # as __main__.
         from . import precompile
 
         precompile.compile_in_parallel(params.dtype.name)
-    args = (params, p_off, tables, t_off, icfg, fcfg, keys, dinfo, xtr, ytr, xte, yte, tel,
-            tel_off, status, div_step, order)  # fmt: skip
+        with precompile.paused_gc():
+            train.compile(tuple(numba.typeof(a) for a in (*args, 0, 0)))
     if n_threads == 1:
         train(*args, 0, order.shape[0])
         if on_done is not None:

@@ -8,6 +8,12 @@ one core, :func:`compile_in_parallel` compiles the kernels in worker processes a
 this one, each into Numba's disk cache, before the trainer is compiled; the trainer's
 compile then loads them from the cache instead of compiling them.
 
+The kernels share callees (``affine`` is called by ``forward_flat`` and
+``backward_flat``, the ``vmath`` functions and lane sums by most of them), and two
+processes each compiled those again: :func:`plan` has the processes compile the callees
+first, spread over them, and then the kernels, which find the callees in the cache. The
+collector is paused during all of it (:func:`paused_gc`).
+
 Which kernels, with which argument types, is a table (:mod:`._leaves`) that
 ``python -m fastdepth.kernels.precompile --write`` records from a compile of the trainer
 on an empty cache; ``tests/test_precompile.py`` fails when the table and the trainer
@@ -22,6 +28,8 @@ results do not depend on which process compiled what.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib
 import os
 import subprocess
@@ -78,8 +86,9 @@ def leaves(dtype: str) -> list[tuple[object, tuple, float]]:
     """The kernels the trainer of ``dtype`` calls, and :data:`STUDY`'s: ``(dispatcher,
     argument types, seconds)``.
 
-    ``seconds`` is the compile time recorded with the table (the kernel and what it calls),
-    used to balance the processes. Empty for a dtype the table does not know.
+    ``seconds`` is the kernel's own compile time recorded with the table, its callees'
+    (:func:`callees`) left out, used to balance the processes. Empty for a dtype the
+    table does not know.
     """
     from . import _leaves
 
@@ -89,17 +98,56 @@ def leaves(dtype: str) -> list[tuple[object, tuple, float]]:
     ]
 
 
-def assign(seconds: Sequence[float], parts: int) -> list[list[int]]:
+def callees(dtype: str) -> list[tuple[object, tuple, float]]:
+    """The kernels that :func:`leaves` call (``affine``, the ``vmath`` functions, the
+    lane sums), in the order a serial compile finished them: ``(dispatcher, argument
+    types, seconds)``, ``seconds`` with what each compiles on the way.
+
+    Several kernels call each one, and kernels on different processes each compiled it
+    again (1.5 s of duplicated work on 2 processes), so :func:`plan` compiles these first.
+    """
+    from . import _leaves
+
+    return [(_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in _leaves.CALLEES.get(dtype, ())]
+
+
+def assign(seconds: Sequence[float], parts: int, start: Sequence[float] = ()) -> list[list[int]]:
     """Split jobs over ``parts`` processes, longest first to the least loaded (LPT).
 
-    Returns the job indices of each part; part 0 runs in the calling process.
+    ``start`` gives each part's load before these jobs (zeros when not given). Returns the
+    job indices of each part; part 0 runs in the calling process.
     """
-    load = [0.0] * parts
+    load = list(start) or [0.0] * parts
     out: list[list[int]] = [[] for _ in range(parts)]
     for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
         p = min(range(parts), key=lambda p: (load[p], p))
         out[p].append(i)
         load[p] += seconds[i]
+    return out
+
+
+# A worker process starts this much after the calling process (spawn, imports), which
+# is compiling by then.
+WORKER_START = 0.4
+
+
+def plan(dtype: str, parts: int) -> list[list[tuple[object, tuple]]]:
+    """What each of ``parts`` processes compiles, in order: ``(dispatcher, types)`` lists.
+
+    First the :func:`callees`, in the order a serial compile finished them, each to the
+    process that would be free first, so that a kernel's own callees are mostly in the
+    cache by the time it compiles (a callee still missing is compiled by whoever needs it,
+    as before); then the :func:`leaves`, longest first to the least loaded (:func:`assign`).
+    """
+    load = [0.0] + [WORKER_START] * (parts - 1)
+    out: list[list[tuple[object, tuple]]] = [[] for _ in range(parts)]
+    for disp, sig, s in callees(dtype):
+        p = min(range(parts), key=lambda p: (load[p], p))
+        out[p].append((disp, sig))
+        load[p] += s
+    jobs = leaves(dtype)
+    for p, share in enumerate(assign([s for _, _, s in jobs], parts, load)):
+        out[p] += [jobs[i][:2] for i in share]
     return out
 
 
@@ -121,11 +169,27 @@ def processes(dtype: str) -> int:
                       len(_leaves.LEAVES.get(dtype, ()))))  # fmt: skip
 
 
+@contextlib.contextmanager
+def paused_gc():
+    """No cyclic garbage collection inside the block (the collector's state is restored).
+
+    A compile allocates Numba IR, types and LLVM wrappers by the hundred thousand, and
+    the collector traverses them again at every collection it triggers (some 900 for the
+    trainer's kernels): 0.3-0.6 s of each first-use process's compile. What a compile
+    leaves is freed at the next collection after the block; peak memory rises by ~60 MB.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def compile_part(dtype: str, part: int, parts: int) -> None:
-    """Compile (or load from the disk cache) this process's share of :func:`leaves`."""
-    jobs = leaves(dtype)
-    for i in assign([s for _, _, s in jobs], parts)[part]:
-        dispatcher, sig, _ = jobs[i]
+    """Compile (or load from the disk cache) this process's share of :func:`plan`."""
+    for dispatcher, sig in plan(dtype, parts)[part]:
         dispatcher.compile(sig)
 
 
@@ -150,7 +214,8 @@ def compile_in_parallel(dtype: str) -> int:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                for p in range(1, parts)]  # fmt: skip
     try:
-        compile_part(dtype, 0, parts)
+        with paused_gc():
+            compile_part(dtype, 0, parts)
         deadline = time.monotonic() + WORKER_TIMEOUT
         for w in workers:
             try:
@@ -168,12 +233,13 @@ def compile_in_parallel(dtype: str) -> int:
 # --- recording the table -----------------------------------------------------------------
 
 
-def record(dtype: str) -> tuple[tuple, list[tuple]]:
+def record(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
     """Compile the plain trainer of ``dtype`` here and note what it compiled on the way.
 
     Run it in a fresh process on an empty cache (``--write`` does), or the kernels load
-    from the cache without being seen. Returns the trainer's entry and the kernels it
-    called directly, as :mod:`._leaves` stores them.
+    from the cache without being seen. Returns the trainer's entry, the kernels it called
+    directly (with their own seconds) and the kernels those called (with everything they
+    compiled on the way), as :mod:`._leaves` stores them.
     """
     from fastdepth.runner.chunks import warm_up
 
@@ -193,20 +259,28 @@ def record(dtype: str) -> tuple[tuple, list[tuple]]:
     with _compat.recording_compiles() as compiles:
         warm_up({dtype})
     found: list[tuple] = []
+    below: list[tuple] = []  # the kernels' callees, in the order their compiles finished
+    inner = 0.0  # seconds of the recorded callees since the last kernel
     for disp, args, seconds, depth in compiles:
         if not disp.py_func.__module__.startswith(__package__ + "."):
             continue  # Numba's own overloads compile with their callers
         sig = spelled(args)
-        if depth == 1 and sig is not None:  # called by the trainer itself
-            found.append((*names(disp), seconds, sig))
+        if depth == 2 and sig is not None:  # called by a kernel; compiles its own callees
+            below.append((*names(disp), seconds, sig))
+            inner += seconds
+        elif depth == 1 and sig is not None:  # called by the trainer itself
+            found.append((*names(disp), max(0.0, seconds - inner), sig))
+            inner = 0.0
         elif depth == 0 and disp.py_func.__qualname__ == "train_batch_flat":
             found.append(("trainer", *names(disp), sig))
+        if depth <= 1:
+            inner = 0.0
     trainer = next(f for f in found if f[0] == "trainer")[1:]
     kernels = sorted({f[:2]: f for f in found if f[0] != "trainer"}.values())
-    return trainer, kernels
+    return trainer, kernels, below
 
 
-def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple]]:
+def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
     with tempfile.TemporaryDirectory() as cache:
         # one process: what the trainer compiles on the way must happen inside its compile
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NUMBA_NUM_THREADS": "1"}
@@ -216,7 +290,7 @@ def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple]]:
     return eval(out.strip().splitlines()[-1], {"__builtins__": {}})  # noqa: S307
 
 
-def _table_source(tables: dict[str, tuple[tuple, list[tuple]]]) -> str:
+def _table_source(tables: dict[str, tuple[tuple, list[tuple], list[tuple]]]) -> str:
     lines = [
         '"""The kernels the trainer calls, with their argument types, per dtype.',
         "",
@@ -227,22 +301,35 @@ def _table_source(tables: dict[str, tuple[tuple, list[tuple]]]) -> str:
         "# module, function, argument types (numba.types reprs)",
         "TRAINER = {",
     ]
-    for dt, (trainer, _) in tables.items():
+    for dt, (trainer, _, _) in tables.items():
         lines += [f'    "{dt}": (', f'        "{trainer[0]}",', f'        "{trainer[1]}",']
         lines += ["        ("] + [f'            "{t}",' for t in trainer[2]]
         lines += ["        ),", "    ),"]
-    lines += ["}", "", "# module, function, compile seconds (balances the processes), types",
-              "LEAVES = {"]  # fmt: skip
-    for dt, (_, kernels) in tables.items():
+    lines.append("}")
+    for name, what, col in (
+        ("LEAVES", "the trainer calls", 1),
+        ("CALLEES", "those call, in the order their compiles finished", 2),
+    ):
+        lines += ["", f"# {name}: the kernels {what}:",
+                  "# module, function, compile seconds (balances the processes), types",
+                  f"{name} = {{", *_kernel_rows(tables, col), "}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _kernel_rows(tables: dict[str, tuple], col: int) -> list[str]:
+    lines = []
+    for dt, table in tables.items():
         lines.append(f'    "{dt}": (')
-        for m, n, s, sig in kernels:
+        for m, n, s, sig in table[col]:
             lines += ["        (", f'            "{m}",', f'            "{n}",']
             lines += [f"            {s:.2f},"]
-            lines += ["            ("] + [f'                "{t}",' for t in sig]
-            lines += ["            ),", "        ),"]
+            if len(sig) == 1:  # as ruff format writes a 1-tuple
+                lines += [f'            ("{sig[0]}",),', "        ),"]
+            else:
+                lines += ["            ("] + [f'                "{t}",' for t in sig]
+                lines += ["            ),", "        ),"]
         lines.append("    ),")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -265,7 +352,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if not 0 <= args.part < args.parts:
         ap.error(f"--part must be in 0..{args.parts - 1}, got {args.part}")
-    compile_part(args.dtype, args.part, args.parts)
+    with paused_gc():
+        compile_part(args.dtype, args.part, args.parts)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ a bit; and a warm start must not spawn anything.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from fastdepth.kernels import precompile
 
 import fastdepth as fd
@@ -80,20 +82,35 @@ def test_a_worker_compiles_its_share_into_the_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     cmd = [sys.executable, "-m", "fastdepth.kernels.precompile", "--dtype", "float64"]
     subprocess.run([*cmd, "--part", "1", "--parts", "2"], env=env, check=True)
-    jobs = precompile.leaves("float64")
-    share = precompile.assign([s for _, _, s in jobs], 2)
+    parts = precompile.plan("float64", 2)
     check = (
         "import json, fastdepth.kernels.precompile as p, fastdepth.kernels._compat as c\n"
-        "jobs = p.leaves('float64')\n"
-        "print(json.dumps([c.in_disk_cache(d, s) for d, s, _ in jobs]))\n"
+        "parts = p.plan('float64', 2)\n"
+        "print(json.dumps([[c.in_disk_cache(d, s) for d, s in part] for part in parts]))\n"
     )
     out = subprocess.run([sys.executable, "-c", check], env=env, check=True,
                          capture_output=True, text=True).stdout  # fmt: skip
     cached = json.loads(out.strip().splitlines()[-1])
-    assert share[1] and all(cached[i] for i in share[1])
+    assert parts[1] and all(cached[1])
+    cached = [c for part in cached for c in part]
     # what part 1 compiled on the way (shared callees) aside, part 0's own kernels are not
     # there: the worker did its share, not everything
     assert not all(cached), "the worker compiled every kernel, not its share"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_compiles_pause_the_collector_and_restore_it(enabled):
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with precompile.paused_gc():
+            assert not gc.isenabled()
+        assert gc.isenabled() == enabled
+        with pytest.raises(RuntimeError), precompile.paused_gc():
+            raise RuntimeError("a compile error")
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_bad_part_is_refused_with_the_range():
@@ -108,6 +125,26 @@ def test_assign_balances_longest_first():
     loads = [sum([5.0, 1.0, 4.0, 2.0, 2.0][i] for i in p) for p in parts]
     assert loads == [7.0, 7.0]
     assert precompile.assign([1.0], 3) == [[0], [], []]
+    assert precompile.assign([3.0, 1.0], 2, start=(0.0, 4.5)) == [[0, 1], []]
+    assert precompile.assign([3.0, 1.0], 2, start=(0.0, 2.5)) == [[0], [1]]
+
+
+def test_plan_compiles_every_kernel_once_callees_first_in_their_order():
+    for dt in ("float64", "float32"):
+        callees = [(d, s) for d, s, _ in precompile.callees(dt)]
+        leaves = [(d, s) for d, s, _ in precompile.leaves(dt)]
+        assert {d.py_func.__name__ for d, _ in callees} >= {"affine", "_lanes8", "grad_norm"}
+        for n in (1, 2, 3):
+            parts = precompile.plan(dt, n)
+            flat = [job for part in parts for job in part]
+            assert sorted(map(repr, flat)) == sorted(map(repr, callees + leaves))
+            for part in parts:
+                kinds = [job in callees for job in part]
+                assert kinds == sorted(kinds, reverse=True), "a leaf before a callee"
+                mine = [job for job in part if job in callees]
+                assert mine == [job for job in callees if job in mine]
+            # a worker starts later: the calling process takes the first (longest) callee
+            assert n == 1 or parts[0][0] == callees[0]
 
 
 def test_table_spells_types_that_read_back():
@@ -115,5 +152,5 @@ def test_table_spells_types_that_read_back():
         jobs = precompile.leaves(dt)
         names = {d.py_func.__name__ for d, _, _ in jobs}
         assert {"forward_flat", "backward_flat", "loss_flat", "optimizer_step"} <= names
-        for _, sig, seconds in jobs:
+        for _, sig, seconds in jobs + precompile.callees(dt):
             assert sig and seconds >= 0
