@@ -32,6 +32,7 @@ are bit-reproducible.
 
 from __future__ import annotations
 
+from . import _compat
 from ._jit import njit
 from .activations import scale_by_derivative
 from .dense import I0, I1, affine, forward_flat, skip_source, unit_offset, weight_grad
@@ -311,3 +312,8 @@ def hvp_flat(P, table, X, y, n, ld, act, alpha, rblock, loss_code, v, out, ws, w
     if err == 0:
         hessian_apply(P, table, X, n, ld, rblock, ws, v, out)
     return loss, err
+
+
+# Their own code is optimised before the kernels they call are linked in (every call is
+# a whole layer or a whole product): see _compat.optimise_before_linking.
+_compat.optimise_before_linking(__name__, ("hessian_prepare", "hessian_apply", "hvp_flat"))

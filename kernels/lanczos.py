@@ -40,6 +40,7 @@ import math
 
 import numpy as np
 
+from . import _compat
 from ._jit import njit
 from .hessian import hessian_apply, hessian_prepare, solver_vectors
 from .shuffle import splitmix64
@@ -319,7 +320,8 @@ def top_eigen_flat(P, table, X, y, n, ld, act, alpha, rblock, loss_code, key, k,
         be[j] = b
         if not (math.isfinite(a) and math.isfinite(b)):
             return j + 1, 0, 0
-        if not tridiagonal_eigen(al, be, j + 1, d, e, z):
+        # rows as a typed value: omitted, it made a second specialisation (0.5 s to compile)
+        if not tridiagonal_eigen(al, be, j + 1, d, e, z, np.int64(1)):
             return j + 1, 0, ERR_TRIDIAG
         kk = min(k, j + 1)
         tnorm = _top_k(d, z, j + 1, kk, b, vals, vo, res, ro)
@@ -348,3 +350,8 @@ def top_eigen_flat(P, table, X, y, n, ld, act, alpha, rblock, loss_code, key, k,
     if not _ritz_start(V, al, be, used, k, npar, d2, e, Z, ritz, xo):
         return used, 0, ERR_TRIDIAG
     return used, conv, 0
+
+
+# Their own code is optimised before the kernels they call are linked in (every call is
+# a whole layer or a whole product): see _compat.optimise_before_linking.
+_compat.optimise_before_linking(__name__, ("top_eigen_flat",))

@@ -234,7 +234,9 @@ def train_one(params, p_off, tables, t_off, icfgs, fcfgs, keys, dinfo, xtrs, ytr
     # the previous measurement's top Ritz vectors: each measurement after the first starts
     # from them (a function of the run alone, so still the same bits everywhere)
     ritz = np.zeros(n_par if n_sharp > 0 else 0)
-    warm = 0
+    # typed, not a literal: a literal first value made Numba compile top_eigen_flat twice
+    # (warm = Literal[int](0), then int64), 8 s of a curvature study's first use
+    warm = I0
     if full:
         Xb = Xtr_p
         yb = ytr
@@ -293,11 +295,11 @@ def train_one(params, p_off, tables, t_off, icfgs, fcfgs, keys, dinfo, xtrs, ytr
             so = o_sharp + row * sharp_w
             its, _, err = measure(P, table, Xtr_p, ytr, ntr, ltr, act, alpha, rblock,
                                          loss_code, key, sk, s_iters, fcfg[F_SHARP_TOL], hws,
-                                         lwork, lws, tel, so, tel, so + sk, ritz, 0,
+                                         lwork, lws, tel, so, tel, so + sk, ritz, I0,
                                          warm)  # fmt: skip
             if err != 0:
                 return STATUS_BAD_CODE, t, scratch
-            warm = 1 if math.isfinite(tel[so]) else 0
+            warm = I1 if math.isfinite(tel[so]) else I0
             tel[so + 2 * sk] = its
             if t == 0 and lr_rule == LR_SHARPNESS:
                 lam0 = tel[so]
