@@ -304,7 +304,11 @@ def _progress_bar(show: bool | None, runs: list[RunConfig], backend: str):
     if backend == "compiled":
         from .runner.chunks import warm_up
 
-        warm_up({r.dtype for r in runs}, lambda msg: print(msg, file=sys.stderr, flush=True))
+        warm_up(
+            {r.dtype for r in runs},
+            lambda msg: print(msg, file=sys.stderr, flush=True),
+            {any(r.measures_sharpness for r in runs)},
+        )  # one batch per dtype: see warm_up
     return tqdm(total=len(runs), unit=" runs", desc="train_many", file=sys.stderr,
                 dynamic_ncols=True)  # fmt: skip
 

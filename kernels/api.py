@@ -371,7 +371,7 @@ def train_batch(
         # as __main__.
         from . import precompile
 
-        precompile.compile_in_parallel(params.dtype.name)
+        precompile.compile_in_parallel(params.dtype.name, train is train_batch_flat_curvature)
         with precompile.paused_gc():
             train.compile(tuple(numba.typeof(a) for a in (*args, 0, 0)))
     if n_threads == 1:

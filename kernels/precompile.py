@@ -67,10 +67,16 @@ def _dispatcher(module: str, name: str):
     return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
-def _trainer(dtype: str):
+def table_key(dtype: str, curvature: bool = False) -> str:
+    """The table's key for the trainer of ``dtype``: ``'float64'``, or ``'float64
+    curvature'`` for the one with the sharpness measurement linked in."""
+    return f"{dtype} curvature" if curvature else dtype
+
+
+def _trainer(dtype: str, curvature: bool = False):
     from . import _leaves
 
-    entry = _leaves.TRAINER.get(dtype)
+    entry = _leaves.TRAINER.get(table_key(dtype, curvature))
     if entry is None:
         return None, None
     return _dispatcher(entry[0], entry[1]), _parse(entry[2])
@@ -82,9 +88,9 @@ def _trainer(dtype: str):
 STUDY = (("exactsum", "fsum_flat", 0.50, ("Array(float64, 1, 'C', False, aligned=True)",)),)
 
 
-def leaves(dtype: str) -> list[tuple[object, tuple, float]]:
-    """The kernels the trainer of ``dtype`` calls, and :data:`STUDY`'s: ``(dispatcher,
-    argument types, seconds)``.
+def leaves(dtype: str, curvature: bool = False) -> list[tuple[object, tuple, float]]:
+    """The kernels the trainer of ``dtype`` calls (``curvature``: the one that measures
+    the sharpness), and :data:`STUDY`'s: ``(dispatcher, argument types, seconds)``.
 
     ``seconds`` is the kernel's own compile time recorded with the table, its callees'
     (:func:`callees`) left out, used to balance the processes. Empty for a dtype the
@@ -92,13 +98,13 @@ def leaves(dtype: str) -> list[tuple[object, tuple, float]]:
     """
     from . import _leaves
 
-    table = _leaves.LEAVES.get(dtype, ())
+    table = _leaves.LEAVES.get(table_key(dtype, curvature), ())
     return [
         (_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in (*table, *(STUDY if table else ()))
     ]
 
 
-def callees(dtype: str) -> list[tuple[object, tuple, float]]:
+def callees(dtype: str, curvature: bool = False) -> list[tuple[object, tuple, float]]:
     """The kernels that :func:`leaves` call (``affine``, the ``vmath`` functions, the
     lane sums), in the order a serial compile finished them: ``(dispatcher, argument
     types, seconds)``, ``seconds`` with what each compiles on the way.
@@ -108,7 +114,8 @@ def callees(dtype: str) -> list[tuple[object, tuple, float]]:
     """
     from . import _leaves
 
-    return [(_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in _leaves.CALLEES.get(dtype, ())]
+    table = _leaves.CALLEES.get(table_key(dtype, curvature), ())
+    return [(_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in table]
 
 
 def assign(seconds: Sequence[float], parts: int, start: Sequence[float] = ()) -> list[list[int]]:
@@ -131,7 +138,7 @@ def assign(seconds: Sequence[float], parts: int, start: Sequence[float] = ()) ->
 WORKER_START = 0.4
 
 
-def plan(dtype: str, parts: int) -> list[list[tuple[object, tuple]]]:
+def plan(dtype: str, parts: int, curvature: bool = False) -> list[list[tuple[object, tuple]]]:
     """What each of ``parts`` processes compiles, in order: ``(dispatcher, types)`` lists.
 
     First the :func:`callees`, in the order a serial compile finished them, each to the
@@ -141,23 +148,23 @@ def plan(dtype: str, parts: int) -> list[list[tuple[object, tuple]]]:
     """
     load = [0.0] + [WORKER_START] * (parts - 1)
     out: list[list[tuple[object, tuple]]] = [[] for _ in range(parts)]
-    for disp, sig, s in callees(dtype):
+    for disp, sig, s in callees(dtype, curvature):
         p = min(range(parts), key=lambda p: (load[p], p))
         out[p].append((disp, sig))
         load[p] += s
-    jobs = leaves(dtype)
+    jobs = leaves(dtype, curvature)
     for p, share in enumerate(assign([s for _, _, s in jobs], parts, load)):
         out[p] += [jobs[i][:2] for i in share]
     return out
 
 
-def processes(dtype: str) -> int:
+def processes(dtype: str, curvature: bool = False) -> int:
     """How many processes :func:`compile_in_parallel` would use now (1: compile serially).
 
     1 when the trainer of ``dtype`` is in the disk cache already (a warm start spawns
     nothing), when Numba's cache is unavailable, or when only one core may be used.
     """
-    trainer, sig = _trainer(dtype)
+    trainer, sig = _trainer(dtype, curvature)
     if trainer is None or not _compat.cache_enabled(trainer):
         return 1
     if _compat.in_disk_cache(trainer, sig):
@@ -166,7 +173,7 @@ def processes(dtype: str) -> int:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, numba.config.NUMBA_NUM_THREADS, MAX_PROCESSES,
-                      len(_leaves.LEAVES.get(dtype, ()))))  # fmt: skip
+                      len(_leaves.LEAVES.get(table_key(dtype, curvature), ()))))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -187,14 +194,16 @@ def paused_gc():
             gc.enable()
 
 
-def compile_part(dtype: str, part: int, parts: int) -> None:
+def compile_part(dtype: str, part: int, parts: int, curvature: bool = False) -> None:
     """Compile (or load from the disk cache) this process's share of :func:`plan`."""
-    for dispatcher, sig in plan(dtype, parts)[part]:
+    for dispatcher, sig in plan(dtype, parts, curvature)[part]:
         dispatcher.compile(sig)
 
 
-def compile_in_parallel(dtype: str) -> int:
+def compile_in_parallel(dtype: str, curvature: bool = False) -> int:
     """Compile the trainer's kernels for ``dtype`` on several processes, into the disk cache.
+
+    ``curvature``: the kernels of the trainer that measures the sharpness (a superset).
 
     Call it before the trainer's first compile (:func:`fastdepth.kernels.train_batch`
     does, on its first call in a process). Worker processes inherit the environment
@@ -206,16 +215,17 @@ def compile_in_parallel(dtype: str) -> int:
     int
         The processes used, this one included; 1 when nothing was done in parallel.
     """
-    parts = processes(dtype)
+    parts = processes(dtype, curvature)
     if parts < 2:
         return 1
     cmd = [sys.executable, "-m", _MODULE, "--dtype", dtype, "--parts", str(parts)]
+    cmd += ["--curvature"] if curvature else []
     workers = [subprocess.Popen([*cmd, "--part", str(p)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                for p in range(1, parts)]  # fmt: skip
     try:
         with paused_gc():
-            compile_part(dtype, 0, parts)
+            compile_part(dtype, 0, parts, curvature)
         deadline = time.monotonic() + WORKER_TIMEOUT
         for w in workers:
             try:
@@ -233,8 +243,9 @@ def compile_in_parallel(dtype: str) -> int:
 # --- recording the table -----------------------------------------------------------------
 
 
-def record(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
-    """Compile the plain trainer of ``dtype`` here and note what it compiled on the way.
+def record(dtype: str, curvature: bool = False) -> tuple[tuple, list[tuple], list[tuple]]:
+    """Compile the trainer of ``dtype`` (``curvature``: the one that measures the
+    sharpness) here and note what it compiled on the way.
 
     Run it in a fresh process on an empty cache (``--write`` does), or the kernels load
     from the cache without being seen. Returns the trainer's entry, the kernels it called
@@ -256,8 +267,9 @@ def record(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
         except (NameError, TypeError, SyntaxError):
             return None
 
+    trainer_name = "train_batch_flat_curvature" if curvature else "train_batch_flat"
     with _compat.recording_compiles() as compiles:
-        warm_up({dtype})
+        warm_up({dtype}, curvature={curvature})
     found: list[tuple] = []
     below: list[tuple] = []  # the kernels' callees, in the order their compiles finished
     inner = 0.0  # seconds of the recorded callees since the last kernel
@@ -271,7 +283,7 @@ def record(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
         elif depth == 1 and sig is not None:  # called by the trainer itself
             found.append((*names(disp), max(0.0, seconds - inner), sig))
             inner = 0.0
-        elif depth == 0 and disp.py_func.__qualname__ == "train_batch_flat":
+        elif depth == 0 and disp.py_func.__qualname__ == trainer_name:
             found.append(("trainer", *names(disp), sig))
         if depth <= 1:
             inner = 0.0
@@ -280,11 +292,11 @@ def record(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
     return trainer, kernels, below
 
 
-def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple], list[tuple]]:
+def _record_in_fresh_process(dtype: str, curvature: bool) -> tuple[tuple, list[tuple], list[tuple]]:
     with tempfile.TemporaryDirectory() as cache:
         # one process: what the trainer compiles on the way must happen inside its compile
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "NUMBA_NUM_THREADS": "1"}
-        code = f"import {_MODULE} as p; print(repr(p.record({dtype!r})))"
+        code = f"import {_MODULE} as p; print(repr(p.record({dtype!r}, {curvature!r})))"
         out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                              capture_output=True, text=True).stdout  # fmt: skip
     return eval(out.strip().splitlines()[-1], {"__builtins__": {}})  # noqa: S307
@@ -292,7 +304,8 @@ def _record_in_fresh_process(dtype: str) -> tuple[tuple, list[tuple], list[tuple
 
 def _table_source(tables: dict[str, tuple[tuple, list[tuple], list[tuple]]]) -> str:
     lines = [
-        '"""The kernels the trainer calls, with their argument types, per dtype.',
+        '"""The kernels the trainers call, with their argument types, per dtype (and per',
+        "dtype for the trainer that measures the sharpness, ``'<dtype> curvature'``).",
         "",
         "Written by ``python -m fastdepth.kernels.precompile --write`` from a compile of the",
         "trainer on an empty cache; do not edit. See :mod:`.precompile`.",
@@ -341,10 +354,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     ap.add_argument("--part", type=int, default=0)
     ap.add_argument("--parts", type=int, default=1)
+    ap.add_argument("--curvature", action="store_true",
+                    help="the kernels of the trainer that measures the sharpness")  # fmt: skip
     ap.add_argument("--write", action="store_true", help="re-record kernels/_leaves.py")
     args = ap.parse_args(argv)
     if args.write:
-        tables = {dt: _record_in_fresh_process(dt) for dt in ("float64", "float32")}
+        tables = {table_key(dt, c): _record_in_fresh_process(dt, c)
+                  for c in (False, True) for dt in ("float64", "float32")}  # fmt: skip
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_leaves.py")
         with open(path, "w") as f:
             f.write(_table_source(tables))
@@ -353,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not 0 <= args.part < args.parts:
         ap.error(f"--part must be in 0..{args.parts - 1}, got {args.part}")
     with paused_gc():
-        compile_part(args.dtype, args.part, args.parts)
+        compile_part(args.dtype, args.part, args.parts, args.curvature)
 
 
 if __name__ == "__main__":

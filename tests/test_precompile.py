@@ -40,19 +40,22 @@ def misses():
             for m, mod in list(sys.modules.items()) if m.startswith("fastdepth.kernels")
             for d in vars(mod).values() if isinstance(d, CPUDispatcher)}
 
-used = {dt: precompile.compile_in_parallel(dt) for dt in ("float64", "float32")}
-for dt in used:
-    if used[dt] == 1:  # one core here: the same table, all in this process
-        precompile.compile_part(dt, 0, 1)
+kinds = [("float64", False), ("float32", False), ("float64", True)]
+used = {precompile.table_key(*k): precompile.compile_in_parallel(*k) for k in kinds}
+for k in kinds:
+    if used[precompile.table_key(*k)] == 1:  # one core here: the same table, all here
+        precompile.compile_part(k[0], 0, 1, k[1])
 before = misses()
 runs = fd.train_many([fd.RunConfig(**r) for r in RUNS], threads=1)
+runs += fd.train_many([fd.RunConfig(**SHARP)], threads=1)  # the curvature trainer
 missed = sorted(k for k, v in misses().items() if v > before.get(k, 0))
 bits = np.concatenate([np.concatenate([r.curves.to_numpy(dtype=float).ravel(),
         *[a.astype(float).ravel() for W, b in r.final_params for a in (W, b)]]) for r in runs])
 np.save(sys.argv[1], bits)
 print(json.dumps({"used": used, "missed": missed,
-                  "after": {dt: precompile.processes(dt) for dt in used}}))
+                  "after": {precompile.table_key(*k): precompile.processes(*k) for k in kinds}}))
 """
+SHARP = dict(dataset="moons", depth=2, width=6, epochs=12, sharpness_every=5, sharpness_k=2)
 
 
 def _bits(runs) -> np.ndarray:
@@ -64,16 +67,21 @@ def _bits(runs) -> np.ndarray:
 def test_first_use_loads_every_kernel_the_table_names_and_keeps_the_bits(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     path = tmp_path / "bits.npy"
-    out = subprocess.run([sys.executable, "-c", f"RUNS = {RUNS!r}\n" + CODE, str(path)],
+    out = subprocess.run([sys.executable, "-c", f"RUNS = {RUNS!r}\nSHARP = {SHARP!r}\n" + CODE,
+                          str(path)],
                          env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
     report = json.loads(out.strip().splitlines()[-1])
     # Only the trainers themselves compiled: everything they call came from the cache. A
     # kernel listed here has changed its argument types: re-record the table with
     # ``python -m fastdepth.kernels.precompile --write``.
-    assert report["missed"] == ["fastdepth.kernels.trainer.train_batch_flat"], report
+    assert report["missed"] == [
+        "fastdepth.kernels.trainer.train_batch_flat",
+        "fastdepth.kernels.trainer.train_batch_flat_curvature",
+    ], report
     # A warm start spawns nothing.
-    assert report["after"] == {"float64": 1, "float32": 1}
-    here = _bits(fd.train_many([fd.RunConfig(**r) for r in RUNS], threads=1))
+    assert report["after"] == {"float64": 1, "float32": 1, "float64 curvature": 1}
+    here = _bits(fd.train_many([fd.RunConfig(**r) for r in RUNS], threads=1)
+                 + fd.train_many([fd.RunConfig(**SHARP)], threads=1))  # fmt: skip
     assert here.size > 1000 and np.isfinite(here).any()
     assert here.tobytes() == np.load(path).tobytes()
 
@@ -129,13 +137,14 @@ def test_assign_balances_longest_first():
     assert precompile.assign([3.0, 1.0], 2, start=(0.0, 2.5)) == [[0], [1]]
 
 
-def test_plan_compiles_every_kernel_once_callees_first_in_their_order():
+@pytest.mark.parametrize("curvature", [False, True])
+def test_plan_compiles_every_kernel_once_callees_first_in_their_order(curvature):
     for dt in ("float64", "float32"):
-        callees = [(d, s) for d, s, _ in precompile.callees(dt)]
-        leaves = [(d, s) for d, s, _ in precompile.leaves(dt)]
+        callees = [(d, s) for d, s, _ in precompile.callees(dt, curvature)]
+        leaves = [(d, s) for d, s, _ in precompile.leaves(dt, curvature)]
         assert {d.py_func.__name__ for d, _ in callees} >= {"affine", "_lanes8", "grad_norm"}
         for n in (1, 2, 3):
-            parts = precompile.plan(dt, n)
+            parts = precompile.plan(dt, n, curvature)
             flat = [job for part in parts for job in part]
             assert sorted(map(repr, flat)) == sorted(map(repr, callees + leaves))
             for part in parts:
@@ -147,10 +156,12 @@ def test_plan_compiles_every_kernel_once_callees_first_in_their_order():
             assert n == 1 or parts[0][0] == callees[0]
 
 
-def test_table_spells_types_that_read_back():
+@pytest.mark.parametrize("curvature", [False, True])
+def test_table_spells_types_that_read_back(curvature):
     for dt in ("float64", "float32"):
-        jobs = precompile.leaves(dt)
+        jobs = precompile.leaves(dt, curvature)
         names = {d.py_func.__name__ for d, _, _ in jobs}
         assert {"forward_flat", "backward_flat", "loss_flat", "optimizer_step"} <= names
-        for _, sig, seconds in jobs + precompile.callees(dt):
+        assert ("top_eigen_flat" in names) == curvature
+        for _, sig, seconds in jobs + precompile.callees(dt, curvature):
             assert sig and seconds >= 0

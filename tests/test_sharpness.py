@@ -295,3 +295,26 @@ def test_plain_networks_get_the_same_bits_from_either_trainer_and_the_plain_one_
     assert not trainer.needs_curvature(fd.engine.pack_batch(plain).arrays["icfg"])
     rule = fd.RunConfig(dataset="rings", depth=2, epochs=5, lr_rule="sharpness", lr=1.0)
     assert trainer.needs_curvature(fd.engine.pack_batch([rule]).arrays["icfg"])
+
+
+def test_warm_up_compiles_the_trainer_a_study_needs_and_says_which(monkeypatch):
+    """A study that measures the sharpness gets its trainer compiled before the first
+    chunk (so the sweep's rate and ETA describe training), with a notice naming it."""
+    from fastdepth.kernels import trainer
+
+    from fastdepth.runner import chunks
+
+    monkeypatch.setattr(chunks, "WARM_NOTE_AFTER", 0.0)
+    monkeypatch.setattr(chunks, "_READY", set())
+    notes: list[str] = []
+    chunks.warm_up({"float64"}, notes.append, curvature={True})
+    assert chunks._READY == {("float64", True)}
+    assert trainer.train_batch_flat_curvature.overloads
+    assert notes and "trainer with the sharpness" in notes[0]
+    notes.clear()
+    assert chunks.warm_up({"float64"}, notes.append, curvature={True}) == 0.0 and not notes
+    grid = fd.Grid({"depth": [1, 2], "sharpness_every": [0, 5], "epochs": 3})
+    assert sorted(grid.distinct("measures_sharpness")) == [False, True]
+    chunks.warm_up(set(grid.distinct("dtype")), notes.append, grid.distinct("measures_sharpness"))
+    assert chunks._READY == {("float64", True), ("float64", False)}
+    assert "compiling the trainer (" in notes[0]

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +120,8 @@ class ChunkParts:
 
 
 _PROCESS_LOCK = threading.Lock()  # one compile (or cache load) of the trainer per process
-_READY: set[str] = set()  # dtypes whose trainer this process has compiled or loaded
+# (dtype, curvature) of the trainers this process has compiled or loaded
+_READY: set[tuple[str, bool]] = set()
 
 
 @contextlib.contextmanager
@@ -138,8 +139,12 @@ def _after(seconds: float, fn: Callable[[], None] | None) -> Iterator[None]:
         timer.cancel()
 
 
-def warm_up(dtypes: set[str], note: Callable[[str], None] | None = None) -> float:
-    """Compile (or load from Numba's on-disk cache) the trainer for ``dtypes``, once a process.
+def warm_up(
+    dtypes: set[str],
+    note: Callable[[str], None] | None = None,
+    curvature: Iterable[bool] = (False,),
+) -> float:
+    """Compile (or load from Numba's on-disk cache) the trainers a study needs, once a process.
 
     The sweep CLI calls it before its first chunk, so rate and ETA describe training; a
     client calls it before local workers start, so that they load the trainer from the
@@ -151,24 +156,34 @@ def warm_up(dtypes: set[str], note: Callable[[str], None] | None = None) -> floa
         Run dtypes (``'float64'``, ``'float32'``).
     note : callable, optional
         Told what is happening when compiling takes more than a few seconds.
+    curvature : iterable of bool
+        Which trainers: ``False`` the plain one, ``True`` the one that measures the
+        sharpness (``RunConfig.measures_sharpness``; ``grid.distinct('measures_sharpness')``
+        gives a grid's). A batch with any measuring run uses the second for all its runs.
 
     Returns
     -------
     float
         Seconds spent (0.0 when this process was ready already).
     """
-    todo = set(dtypes) - _READY
+    todo = {(dt, bool(c)) for dt in dtypes for c in curvature} - _READY
     if not todo:
         return 0.0
     from fastdepth.engine import train_many
 
-    msg = "compiling the trainer (first use only; ~10-20 s, cached on disk afterwards)..."
+    kinds = {c for _, c in todo}
+    what, eta = {
+        frozenset({False}): ("the trainer", "~10-20 s"),
+        frozenset({True}): ("the trainer with the sharpness", "~20-40 s"),
+    }.get(frozenset(kinds), ("the trainers with and without the sharpness", "~30-50 s"))
+    msg = f"compiling {what} (first use only; {eta}, cached on disk afterwards)..."
     with _PROCESS_LOCK, _after(WARM_NOTE_AFTER, note and (lambda: note(msg))):
         t = time.perf_counter()
-        for dt in sorted(todo - _READY):
-            tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt)
+        for dt, c in sorted(todo - _READY):
+            tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt,
+                             sharpness_every=1 if c else 0)  # fmt: skip
             train_many([tiny], threads=1, progress=False)
-            _READY.add(dt)
+            _READY.add((dt, c))
         took = time.perf_counter() - t
     if note is not None and took > WARM_NOTE_AFTER:
         note(f"trainer ready after {took:.0f} s")
@@ -232,7 +247,8 @@ def train_chunk(task: ChunkTask) -> ChunkParts:
             f"chunk {task.chunk}: run ids differ between the client and worker "
             f"{socket.gethostname()} (different fastdepth or NumPy versions?)"
         )
-    warm = warm_up({r.dtype for r in runs})
+    # one batch: a measuring run makes the whole batch use the curvature trainer
+    warm = warm_up({r.dtype for r in runs}, curvature={any(r.measures_sharpness for r in runs)})
     threads = worker_threads(task.threads)
     import numba
 

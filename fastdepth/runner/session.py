@@ -322,7 +322,8 @@ def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], consol
     with GracefulStop(console) as stop, contextlib.ExitStack() as stack:
         local = p.scheduler is None or distributed.parse_scheduler(p.scheduler)[0] == "local"
         if local:  # workers on this machine then load the trainer from Numba's disk cache
-            chunks.warm_up(set(p.grid.distinct("dtype")), console.note)
+            chunks.warm_up(set(p.grid.distinct("dtype")), console.note,
+                           p.grid.distinct("measures_sharpness"))  # fmt: skip
         if p.scheduler is None:
             backend: Any = chunks.InProcess()
         else:
