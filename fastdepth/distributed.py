@@ -465,7 +465,8 @@ def run_sweep(
                           default_chunk_size=DEFAULT_CHUNK_SIZE)  # fmt: skip
         report.n_chunks = len(store.chunks())
         if todo and (warm_cache if warm_cache is not None else backend.local_machine):
-            warm_up(set(grid.distinct("dtype")), curvature=grid.distinct("measures_sharpness"))
+            warm_up(set(grid.distinct("dtype")), curvature=grid.distinct("measures_sharpness"),
+                    regions=grid.distinct("count_regions"))  # fmt: skip
         report.complete = run_chunks(store, grid, todo, backend, threads=threads,
                                      on_chunk=committed)  # fmt: skip
         if report.complete:  # the same summary.csv / summary.md as the sweep command

@@ -307,8 +307,9 @@ def _progress_bar(show: bool | None, runs: list[RunConfig], backend: str):
         warm_up(
             {r.dtype for r in runs},
             lambda msg: print(msg, file=sys.stderr, flush=True),
-            {any(r.measures_sharpness for r in runs)},
-        )  # one batch per dtype: see warm_up
+            {any(r.measures_sharpness for r in runs)},  # one batch per dtype: see warm_up
+            {r.count_regions for r in runs},
+        )
     return tqdm(total=len(runs), unit=" runs", desc="train_many", file=sys.stderr,
                 dynamic_ncols=True)  # fmt: skip
 

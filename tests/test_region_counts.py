@@ -216,3 +216,18 @@ def test_the_sweep_flags(tmp_path):
     runs = fd.load(out, timing=False)
     assert sorted(runs.count_regions) == ["grid", "grid", "segment", "segment"]
     assert runs.regions_init.notna().all() and (runs.regions_resolution == 24).all()
+
+
+def test_warm_up_compiles_the_region_counts_a_study_asks_for(monkeypatch):
+    """A study that counts regions gets their kernels compiled before its first chunk (the
+    sweep's rate then describes training), and says so; 'off' needs nothing."""
+    from fastdepth.runner import chunks
+
+    monkeypatch.setattr(chunks, "WARM_NOTE_AFTER", 0.0)
+    monkeypatch.setattr(chunks, "_READY", {("float64", False)})
+    notes: list[str] = []
+    assert chunks.warm_up({"float64"}, notes.append, regions={"off"}) == 0.0 and not notes
+    chunks.warm_up({"float64"}, notes.append, regions={"grid", "off"})
+    assert chunks._READY == {("float64", False), ("float64", False, "grid")}
+    assert notes[0].startswith("compiling the region counts (")
+    assert chunks.warm_up({"float64"}, notes.append, regions={"grid"}) == 0.0

@@ -120,8 +120,9 @@ class ChunkParts:
 
 
 _PROCESS_LOCK = threading.Lock()  # one compile (or cache load) of the trainer per process
-# (dtype, curvature) of the trainers this process has compiled or loaded
-_READY: set[tuple[str, bool]] = set()
+# what this process has compiled or loaded: (dtype, curvature) for a trainer, (dtype,
+# curvature, count_regions mode) for the region counts' kernels
+_READY: set[tuple] = set()
 
 
 @contextlib.contextmanager
@@ -143,8 +144,9 @@ def warm_up(
     dtypes: set[str],
     note: Callable[[str], None] | None = None,
     curvature: Iterable[bool] = (False,),
+    regions: Iterable[str] = (),
 ) -> float:
-    """Compile (or load from Numba's on-disk cache) the trainers a study needs, once a process.
+    """Compile (or load from Numba's on-disk cache) what a study's runs need, once a process.
 
     The sweep CLI calls it before its first chunk, so rate and ETA describe training; a
     client calls it before local workers start, so that they load the trainer from the
@@ -160,33 +162,44 @@ def warm_up(
         Which trainers: ``False`` the plain one, ``True`` the one that measures the
         sharpness (``RunConfig.measures_sharpness``; ``grid.distinct('measures_sharpness')``
         gives a grid's). A batch with any measuring run uses the second for all its runs.
+    regions : iterable of str
+        The runs' ``count_regions`` modes: the region counts' kernels are compiled too
+        (``'off'`` needs none).
 
     Returns
     -------
     float
         Seconds spent (0.0 when this process was ready already).
     """
-    todo = {(dt, bool(c)) for dt in dtypes for c in curvature} - _READY
+    kinds = {bool(c) for c in curvature} or {False}
+    todo = {(dt, c) for dt in dtypes for c in kinds}
+    # a mode's kernels, warmed with a trainer the study compiles anyway
+    todo |= {(dt, max(kinds), m) for dt in dtypes for m in set(regions) - {"off"}}
+    todo -= _READY
     if not todo:
         return 0.0
     from fastdepth.engine import train_many
 
-    kinds = {c for _, c in todo}
+    needed = {t[1] for t in todo if len(t) == 2}
     what, eta = {
+        frozenset(): ("", "~5-10 s"),
         frozenset({False}): ("the trainer", "~10-20 s"),
         frozenset({True}): ("the trainer with the sharpness", "~20-40 s"),
-    }.get(frozenset(kinds), ("the trainers with and without the sharpness", "~30-50 s"))
+    }.get(frozenset(needed), ("the trainers with and without the sharpness", "~30-50 s"))
+    if any(len(t) == 3 for t in todo):
+        what = f"{what} and the region counts" if what else "the region counts"
     msg = f"compiling {what} (first use only; {eta}, cached on disk afterwards)..."
     with _PROCESS_LOCK, _after(WARM_NOTE_AFTER, note and (lambda: note(msg))):
         t = time.perf_counter()
-        for dt, c in sorted(todo - _READY):
+        for key in sorted(todo - _READY, key=len):  # the trainers first
+            dt, c, mode = (*key, "off")[:3]
             tiny = RunConfig(n_train=8, n_test=8, depth=1, width=2, epochs=1, dtype=dt,
-                             sharpness_every=1 if c else 0)  # fmt: skip
+                             sharpness_every=1 if c else 0, count_regions=mode)  # fmt: skip
             train_many([tiny], threads=1, progress=False)
-            _READY.add((dt, c))
+            _READY.add(key)
         took = time.perf_counter() - t
     if note is not None and took > WARM_NOTE_AFTER:
-        note(f"trainer ready after {took:.0f} s")
+        note(f"{what} ready after {took:.0f} s")
     return took
 
 
@@ -248,7 +261,8 @@ def train_chunk(task: ChunkTask) -> ChunkParts:
             f"{socket.gethostname()} (different fastdepth or NumPy versions?)"
         )
     # one batch: a measuring run makes the whole batch use the curvature trainer
-    warm = warm_up({r.dtype for r in runs}, curvature={any(r.measures_sharpness for r in runs)})
+    warm = warm_up({r.dtype for r in runs}, curvature={any(r.measures_sharpness for r in runs)},
+                   regions={r.count_regions for r in runs})  # fmt: skip
     threads = worker_threads(task.threads)
     import numba
 

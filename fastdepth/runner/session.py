@@ -323,7 +323,8 @@ def train_chunks(store: Store, p: Plan, todo: list[tuple[int, int, int]], consol
         local = p.scheduler is None or distributed.parse_scheduler(p.scheduler)[0] == "local"
         if local:  # workers on this machine then load the trainer from Numba's disk cache
             chunks.warm_up(set(p.grid.distinct("dtype")), console.note,
-                           p.grid.distinct("measures_sharpness"))  # fmt: skip
+                           p.grid.distinct("measures_sharpness"),
+                           p.grid.distinct("count_regions"))  # fmt: skip
         if p.scheduler is None:
             backend: Any = chunks.InProcess()
         else:
