@@ -38,10 +38,8 @@ from .trainer import needs_curvature, train_batch_flat, train_batch_flat_curvatu
 
 
 def _table(layout: Layout) -> np.ndarray:
-    """``layout.table`` as a writable array: the trainer passes writable tables, and a
-    read-only one is another Numba type, i.e. one more compile of each kernel it reaches
-    (0.8 s of the cold start for ``forward_flat`` alone)."""
-    return layout.table if layout.table.flags.writeable else layout.table.copy()
+    """``layout.table`` as the trainer passes tables (:func:`._validate.writable`)."""
+    return v.writable(layout.table)
 
 
 def _check_known(known: bool, kernel: str, name: str) -> None:
@@ -84,9 +82,9 @@ def forward(
     Z, H : ndarray, shape (layout.n_units, n)
     """
     n, code, a, r, Z, H = v.check_forward(params, layout, X, activation, alpha, residual, Z, H)
-    known = forward_flat(
-        params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n, code, a, r, 1
-    )
+    P, X = v.writable(params), v.writable(X)
+    known = forward_flat(P, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), n, n,
+                         code, a, r, 1)  # fmt: skip
     _check_known(known, "forward", activation)
     return Z, H
 
@@ -128,8 +126,9 @@ def backward(
     n, code, a, r, grad, D = v.check_backward(
         params, layout, X, Z, H, dout, activation, alpha, residual, grad, D
     )
+    P, X, dout = v.writable(params), v.writable(X), v.writable(dout)
     known = backward_flat(
-        params, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
+        P, _table(layout), X.reshape(-1), Z.reshape(-1), H.reshape(-1), dout.reshape(-1),
         n, n, code, a, r, grad, D.reshape(-1), 0,
     )  # fmt: skip
     _check_known(known, "backward", activation)

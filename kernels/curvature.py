@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validate_curvature as vc
+from ._validate import writable
 from .buffers import padded_ld, padded_rows, zeros_aligned
 from .hessian import ERR_CODE, hvp_flat, workspace_size
 from .lanczos import ERR_TRIDIAG, lanczos_size, top_eigen_flat
@@ -26,7 +27,7 @@ def _point(params, layout, X):
     n = X.shape[1]
     ld = int(padded_ld(n, params))
     Xp = padded_rows(X.reshape(-1), layout.n_in, n, ld)
-    table = layout.table if layout.table.flags.writeable else layout.table.copy()
+    table = writable(layout.table)
     ws = zeros_aligned(int(workspace_size(table, ld, layout.n_params)), params)
     return Xp, ld, table, ws
 
@@ -88,7 +89,8 @@ def hvp(
         vc.check_vector("out", out, layout, params.dtype)
     Xp, ld, table, ws = _point(params, layout, X)
     work = np.empty(n)
-    _, err = hvp_flat(params, table, Xp, y, n, ld, code, a, r, lc, v, out, ws, work)
+    _, err = hvp_flat(writable(params), table, Xp, writable(y), n, ld, code, a, r, lc,
+                      writable(v), out, ws, work)  # fmt: skip
     _raise(int(err))
     return out
 
@@ -141,8 +143,8 @@ def top_eigenvalues(
     lws = np.zeros(int(lanczos_size(layout.n_params, max_iter)))
     vals = np.empty(k)
     res = np.empty(k)
-    it, conv, err = top_eigen_flat(params, table, Xp, y, n, ld, code, a, r, lc, np.uint64(key),
-                                   k, max_iter, tol, ws, work, lws, vals, 0, res, 0,
-                                   np.zeros(layout.n_params), 0, 0)  # fmt: skip
+    it, conv, err = top_eigen_flat(writable(params), table, Xp, writable(y), n, ld, code, a, r,
+                                   lc, np.uint64(key), k, max_iter, tol, ws, work, lws, vals, 0,
+                                   res, 0, np.zeros(layout.n_params), 0, 0)  # fmt: skip
     _raise(int(err))
     return EigenResult(vals, res, int(it), bool(conv))

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from ._jit import njit
+from ._validate import writable
 
 # The partials are non-overlapping, so each holds at least one bit of the doubles' 2098-bit
 # range: never more than 2098 of them (a handful for a curve of losses or norms).
@@ -93,7 +94,5 @@ def exact_sum(x: np.ndarray) -> float:
         ``ValueError`` / ``OverflowError``, where ``math.fsum`` gives them.
     """
     a = np.ascontiguousarray(x, dtype=np.float64).ravel()
-    if not a.flags.writeable:  # a read-only array is another Numba type: another compile
-        a = a.copy()
-    total, flag = fsum_flat(a)
+    total, flag = fsum_flat(writable(a))
     return float(total) if flag == EXACT else math.fsum(a)

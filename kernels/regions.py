@@ -34,7 +34,7 @@ from . import _validate as v
 from ._jit import njit
 from .api import _table
 from .buffers import zeros_aligned
-from .dense import forward_flat
+from .dense import I1, forward_flat
 from .layout import Layout
 from .shuffle import splitmix64
 
@@ -90,7 +90,7 @@ def pattern_hashes_flat(P, table, X, n, cuts, act, alpha, rblock, out):
     bits = 0
     while (1 << bits) <= m:
         bits += 1
-    ld = BLOCK
+    ld = np.int64(BLOCK)  # typed, as below: a literal is another compile of forward_flat
     Xb = zeros_aligned(n_in * ld, P)
     Z = zeros_aligned(n_units * ld, P)
     H = zeros_aligned(n_units * ld, P)
@@ -102,7 +102,7 @@ def pattern_hashes_flat(P, table, X, n, cuts, act, alpha, rblock, out):
         for q in range(n_in):
             for s in range(nb):
                 Xb[q * ld + s] = X[q * n + s0 + s]
-        forward_flat(P, table, Xb, Z, H, nb, ld, act, alpha, rblock, 1)
+        forward_flat(P, table, Xb, Z, H, nb, ld, act, alpha, rblock, I1)
         for s in range(nb):
             h[s] = _ZERO
             word[s] = _ZERO
@@ -168,5 +168,6 @@ def pattern_hashes(
     n, code, a, r, c, out = check_pattern_hashes(
         params, layout, X, cuts, activation, alpha, residual, out
     )
-    pattern_hashes_flat(params, _table(layout), X.reshape(-1), n, c, code, a, r, out)
+    pattern_hashes_flat(v.writable(params), _table(layout), v.writable(X).reshape(-1), n, c,
+                        code, a, r, out)  # fmt: skip
     return out

@@ -144,3 +144,31 @@ def test_layout_offsets_pack_unpack_and_errors():
 def test_w1_flop_count_is_the_documented_one():
     total = sum(K.Layout(2, [16] * L).flops_per_sample for L in (1, 2, 4, 6, 8))
     assert total * 1000 * 1000 * 50 == 1284.8e9
+
+
+def test_read_only_inputs_reuse_the_compiled_kernels():
+    """A read-only array (a RunResult's parameters) is another Numba type: the public
+    kernels copy it, so they reach the specialisations the trainer compiled, not new ones
+    (forward_flat 1.4 s, backward_flat 1.1 s, pattern_hashes' forward each)."""
+    from fastdepth.kernels import dense, regions
+
+    rng = np.random.default_rng(0)
+    layout = K.Layout(2, (6, 5), 1)
+    P = rng.standard_normal(layout.n_params)
+    X = rng.standard_normal((2, 37))
+    dout = rng.standard_normal((1, 37))
+    cuts = np.array([0.0])
+
+    def outputs():
+        Z, H = K.forward(P, layout, X)
+        grad, D = K.backward(P, layout, X, Z, H, dout)
+        return Z, H, grad, D, K.pattern_hashes(P, layout, X, cuts)
+
+    kernels = (dense.forward_flat, dense.backward_flat, regions.pattern_hashes_flat)
+    before = outputs()
+    n_sigs = [len(d.signatures) for d in kernels]
+    for a in (P, X, dout):
+        a.flags.writeable = False
+    after = outputs()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert [len(d.signatures) for d in kernels] == n_sigs
