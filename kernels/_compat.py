@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import inspect
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -409,6 +411,57 @@ def copy_inlined_ir_once() -> None:
     inline_ir._fastdepth = True
     inline_ir._original = original
     cls.inline_ir = inline_ir
+
+
+# --- Numba's BLAS check ------------------------------------------------------------------
+
+
+def _import_arraymath_checking_blas_by_name() -> None:
+    from numba.np import linalg
+
+    original = linalg.ensure_blas
+
+    def findable() -> None:  # what the original's import decides, without importing
+        if importlib.util.find_spec("scipy.linalg") is None:
+            raise ImportError("scipy.linalg is not installed")
+
+    linalg.ensure_blas = findable
+    try:
+        from numba.np import arraymath
+    finally:
+        linalg.ensure_blas = original
+    if getattr(arraymath, "ensure_blas", None) is findable:
+        arraymath.ensure_blas = original
+
+
+def check_blas_by_name() -> None:
+    """Let Numba's BLAS check find SciPy's BLAS without importing it.
+
+    When Numba first compiles or loads a function, it imports ``numba.np.arraymath``,
+    whose import sets ``_HAVE_BLAS`` by importing ``scipy.linalg.cython_blas``; that
+    imports ``scipy.linalg``, whose array-API layer imports ``numpy.f2py`` and
+    ``numpy.testing``: 0.15-0.2 s of every process that compiles or loads a kernel (the
+    warm start, each first-use compile worker). fastdepth calls no BLAS from compiled
+    code. Here ``arraymath`` is imported, just before Numba would import it, with a check
+    that ``scipy.linalg`` can be found instead; the flag gets the same value where SciPy
+    is installed and loadable, and the compiled code is the same. Numba's linear algebra
+    (``np.dot`` and ``np.linalg`` in a user's own ``@njit`` code) still imports and checks
+    SciPy's BLAS when it is compiled.
+    """
+    from numba.core import cpu
+
+    cls = cpu.CPUContext
+    if getattr(cls.load_additional_registries, "_fastdepth", False):
+        return
+    original = cls.load_additional_registries
+
+    def load_additional_registries(self):
+        if "numba.np.arraymath" not in sys.modules:
+            _import_arraymath_checking_blas_by_name()
+        return original(self)
+
+    load_additional_registries._fastdepth = True
+    cls.load_additional_registries = load_additional_registries
 
 
 # --- Numba's compile events ----------------------------------------------------------------

@@ -61,3 +61,4 @@ def package_stamp(directory: pathlib.Path = _KERNELS_DIR) -> str:
 _PackageStamped = _compat.PackageStamped  # the locator mixin (tests look for it here)
 _compat.install_package_stamp(str(_KERNELS_DIR), package_stamp())
 _compat.copy_inlined_ir_once()  # the trainer's compile inlines a large function
+_compat.check_blas_by_name()  # no scipy.linalg import at the first compile or cache load
