@@ -27,7 +27,7 @@ import atexit
 import gc
 import sys
 
-from ._cli_interrupt import is_command_line
+from ._cli_interrupt import is_command_line, runs_module
 
 _paused: list[bool] = []
 
@@ -37,15 +37,11 @@ _paused: list[bool] = []
 WORKERS = ("fastdepth.kernels.precompile",)
 
 
-def _is_worker(argv: list[str]) -> bool:
-    return any(a == "-m" and b in WORKERS for a, b in zip(argv, argv[1:], strict=False))
-
-
 def pause() -> None:
     """Turn the cyclic collector off when this process is a fastdepth command line or a
     first-use compile worker."""
     argv = list(getattr(sys, "orig_argv", sys.argv))
-    if gc.isenabled() and (is_command_line(argv) or _is_worker(argv)):
+    if gc.isenabled() and (is_command_line(argv) or runs_module(argv, WORKERS)):
         gc.disable()
         _paused.append(True)
 

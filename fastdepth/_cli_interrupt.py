@@ -29,11 +29,16 @@ import sys
 COMMANDS = ("fastdepth", "fastdepth.__main__", "fastdepth.sweep", "fastdepth.report")
 
 
+def runs_module(argv: list[str], modules: tuple[str, ...]) -> bool:
+    """Whether ``argv`` (``sys.orig_argv``) runs one of ``modules`` with ``python -m``."""
+    return any(a == "-m" and b in modules for a, b in zip(argv, argv[1:], strict=False))
+
+
 def is_command_line(argv: list[str]) -> bool:
     """Whether ``argv`` (``sys.orig_argv``) runs a fastdepth command line."""
     if len(argv) > 1 and os.path.basename(argv[1]) == "fastdepth":  # the console script
         return True
-    return any(a == "-m" and b in COMMANDS for a, b in zip(argv, argv[1:], strict=False))
+    return runs_module(argv, COMMANDS)
 
 
 def install() -> None:
