@@ -118,15 +118,22 @@ def callees(dtype: str, curvature: bool = False) -> list[tuple[object, tuple, fl
     return [(_dispatcher(m, n), _parse(sig), s) for m, n, s, sig in table]
 
 
-def assign(seconds: Sequence[float], parts: int, start: Sequence[float] = ()) -> list[list[int]]:
-    """Split jobs over ``parts`` processes, longest first to the least loaded (LPT).
+def assign(
+    seconds: Sequence[float],
+    parts: int,
+    start: Sequence[float] = (),
+    longest_first: bool = True,
+) -> list[list[int]]:
+    """Split jobs over ``parts`` processes, each to the least loaded: longest first (LPT),
+    or in their order when ``longest_first`` is false.
 
     ``start`` gives each part's load before these jobs (zeros when not given). Returns the
     job indices of each part; part 0 runs in the calling process.
     """
     load = list(start) or [0.0] * parts
     out: list[list[int]] = [[] for _ in range(parts)]
-    for i in sorted(range(len(seconds)), key=lambda i: (-seconds[i], i)):
+    order = range(len(seconds))
+    for i in sorted(order, key=lambda i: (-seconds[i], i)) if longest_first else order:
         p = min(range(parts), key=lambda p: (load[p], p))
         out[p].append(i)
         load[p] += seconds[i]
@@ -146,16 +153,17 @@ def plan(dtype: str, parts: int, curvature: bool = False) -> list[list[tuple[obj
     cache by the time it compiles (a callee still missing is compiled by whoever needs it,
     as before); then the :func:`leaves`, longest first to the least loaded (:func:`assign`).
     """
-    load = [0.0] + [WORKER_START] * (parts - 1)
-    out: list[list[tuple[object, tuple]]] = [[] for _ in range(parts)]
-    for disp, sig, s in callees(dtype, curvature):
-        p = min(range(parts), key=lambda p: (load[p], p))
-        out[p].append((disp, sig))
-        load[p] += s
-    jobs = leaves(dtype, curvature)
-    for p, share in enumerate(assign([s for _, _, s in jobs], parts, load)):
-        out[p] += [jobs[i][:2] for i in share]
-    return out
+    start = [0.0] + [WORKER_START] * (parts - 1)
+    first = callees(dtype, curvature)
+    shares = assign([s for _, _, s in first], parts, start, longest_first=False)
+    load = list(start)
+    for p, share in enumerate(shares):
+        for i in share:
+            load[p] += first[i][2]
+    then = leaves(dtype, curvature)
+    rest = assign([s for _, _, s in then], parts, load)
+    return [[first[i][:2] for i in shares[p]] + [then[i][:2] for i in rest[p]]
+            for p in range(parts)]  # fmt: skip
 
 
 def processes(dtype: str, curvature: bool = False) -> int:

@@ -135,6 +135,8 @@ def test_assign_balances_longest_first():
     assert precompile.assign([1.0], 3) == [[0], [], []]
     assert precompile.assign([3.0, 1.0], 2, start=(0.0, 4.5)) == [[0, 1], []]
     assert precompile.assign([3.0, 1.0], 2, start=(0.0, 2.5)) == [[0], [1]]
+    assert precompile.assign([1.0, 5.0], 2) == [[1], [0]]
+    assert precompile.assign([1.0, 5.0], 2, longest_first=False) == [[0], [1]]
 
 
 @pytest.mark.parametrize("curvature", [False, True])
