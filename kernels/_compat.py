@@ -32,6 +32,10 @@ is the only one that touches them:
 * **Numba's IR inliner** (``numba.core.inline_closurecall.InlineWorker.inline_ir`` and
   that module's ``copy`` global): :func:`copy_inlined_ir_once`, which makes inlining
   ``train_one`` into a driver take 0.14 s instead of 1.45 s.
+* **Numba's code generator** (``cpu_target.target_context.codegen().magic_tuple()``):
+  :func:`target_features`, the CPU features Numba compiles for (the host's, or
+  ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``), from which ``settings.py`` sizes the
+  vector kernels' blocks to the register file.
 * **A dispatcher's cache object** (``Dispatcher._cache``: its ``_enabled`` flag,
   ``_index_key`` and ``_cache_file._load_index``): :func:`cache_enabled` and
   :func:`in_disk_cache`, with which :mod:`.precompile` tells a first use (compile the
@@ -241,6 +245,19 @@ def vector_intrinsic(name: str, params: Sequence[str], arrays: Sequence[str], em
     typer.__signature__ = pysig.replace(parameters=[typingctx, *pysig.parameters.values()])
     typer.__name__ = typer.__qualname__ = name
     return intrinsic(typer)
+
+
+def target_features() -> frozenset[str]:
+    """The CPU features Numba's JIT compiles for, e.g. ``{'avx2', 'fma', ...}``.
+
+    The third entry of the code generator's ``magic_tuple`` (the tuple Numba keys its
+    cache on): the host's features, or what ``NUMBA_CPU_NAME=generic`` /
+    ``NUMBA_CPU_FEATURES`` ask for. Only the enabled (``+``) features are returned.
+    """
+    from numba.core.registry import cpu_target
+
+    features = cpu_target.target_context.codegen().magic_tuple()[2]
+    return frozenset(f[1:] for f in features.split(",") if f.startswith("+"))
 
 
 # --- Numba's on-disk cache -------------------------------------------------------------

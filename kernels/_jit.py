@@ -18,7 +18,7 @@ import pathlib
 import numba
 
 from . import _compat
-from .settings import FASTMATH
+from .settings import FASTMATH, VECTOR_REGISTERS
 
 
 def njit(fn=None, *, inline: str = "never", cache: bool = True):
@@ -51,8 +51,10 @@ _KERNELS_DIR = pathlib.Path(__file__).resolve().parent
 
 
 def package_stamp(directory: pathlib.Path = _KERNELS_DIR) -> str:
-    """Hash of every ``*.py`` file in ``directory`` (names and bytes) and of the toolchain."""
-    h = hashlib.sha256(_compat.toolchain().encode())
+    """Hash of every ``*.py`` file in ``directory`` (names and bytes), of the toolchain
+    and of the block shapes (``settings.VECTOR_REGISTERS``, which an environment variable
+    can set apart from the CPU that Numba's own cache key names)."""
+    h = hashlib.sha256(f"{_compat.toolchain()} registers {VECTOR_REGISTERS}".encode())
     for path in sorted(directory.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()

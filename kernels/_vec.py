@@ -9,9 +9,11 @@ into vector FMAs by LLVM's SLP vectoriser) follow LLVM's cost model, and LLVM tu
 AVX-512 CPUs such as Rocket Lake / Sapphire Rapids with ``prefer-256-bit``, so they ran
 on ymm registers. A wide IR vector type is not subject to that preference: the backend
 emits zmm where AVX-512 exists and splits the vector into ymm (AVX2) or xmm otherwise,
-so the code stays portable. With 8 rows x 16 lanes a float64 block is 16 zmm
-accumulators, enough independent chains to hide the FMA latency. It also compiles
-faster than the SLP form.
+so the code stays portable. The block shapes come from ``settings.BLOCKS``, by the
+target's register file: with AVX-512, 8 rows x 16 float64 lanes are 16 zmm
+accumulators, enough independent chains to hide the FMA latency; an AVX2 CPU has 16 ymm
+registers, and 4 rows x 8 lanes (8 ymm) keep its accumulators out of the stack. It
+also compiles faster than the SLP form.
 
 Each output element is the same sequence of single-rounding FMAs over ``q`` as the
 scalar loop in :func:`dense.affine` (lane-wise ``llvm.fma`` is exact per lane), so
@@ -37,7 +39,7 @@ from llvmlite import ir
 
 from ._compat import declare, for_range, load, load_at, stack_slot, store, store_at
 from ._compat import vector_intrinsic as _intrinsic
-from .settings import AFFINE_BYTES
+from .settings import AFFINE_BYTES, BLOCK
 
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
@@ -173,9 +175,10 @@ def make_affine(rows: int, nbytes: int):
     return _intrinsic(f"vaffine_r{rows}_b{nbytes}", AFFINE_PARAMS, AFFINE_ARRAYS, emit)
 
 
-# Rows per block (8 x 128 bytes: 16 zmm accumulators) and the two column widths of
-# settings.AFFINE_BYTES; the 1-row kernels finish the rows.
-ROWS = 8
+# Rows per block and the two column widths, sized to the register file
+# (settings.BLOCKS: 8 x 128 bytes, 16 zmm accumulators, with AVX-512; 4 x 64 bytes, 8 ymm,
+# with 16 registers); the 1-row kernels finish the rows.
+ROWS = BLOCK.rows
 BW, BN = AFFINE_BYTES
 block_wide = make_affine(ROWS, BW)
 row_wide = make_affine(1, BW)
@@ -306,9 +309,10 @@ def make_wgrad(ni: int, nj: int):
     return _intrinsic(f"vwgrad_{ni}x{nj}", WGRAD_PARAMS, WGRAD_ARRAYS, emit)
 
 
-# Weight-gradient blocks: 4 x 4 accumulators (16 zmm) where the layer allows, then
-# single rows / columns; bias sums 4 units at a time, then one.
-WG_BLOCK = 4
+# Weight-gradient blocks of WG_BLOCK x WG_BLOCK accumulators where the layer allows (4 x 4,
+# 16 zmm, with AVX-512; 2 x 2, 8 ymm, with 16 registers: settings.BLOCKS), then single
+# rows / columns; bias sums WG_BLOCK units at a time, then one.
+WG_BLOCK = BLOCK.wgrad
 wgrad_block = make_wgrad(WG_BLOCK, WG_BLOCK)
 wgrad_rows = make_wgrad(WG_BLOCK, 1)
 wgrad_cols = make_wgrad(1, WG_BLOCK)

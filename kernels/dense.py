@@ -88,10 +88,11 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emo
     ``X`` and ``Y`` are row-major with ``n`` columns, rows ``ld >= n`` elements apart.
     ``mode`` 0 starts from the bias ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out``
     is the forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
-    wide blocks of ``settings.AFFINE_BYTES[0]`` bytes (16 float64, 32 float32), in
-    chunks of ``CHUNK_SAMPLES`` columns so a chunk of inputs stays in L1 while every
-    row block uses it; then narrow blocks of half that; rows in blocks of ``ROWS`` (8),
-    then one at a time.
+    wide blocks of ``settings.AFFINE_BYTES[0]`` bytes (16 float64 and 32 float32 with
+    AVX-512, half that with 16 vector registers: ``settings.BLOCKS``), in chunks of
+    ``CHUNK_SAMPLES`` columns so a chunk of inputs stays in L1 while every row block uses
+    it; then narrow blocks of half that; rows in blocks of ``ROWS`` (8 or 4), then one
+    at a time.
 
     ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
     1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward),

@@ -12,15 +12,76 @@ every rounding is fixed by the source and results are bit-reproducible.
 
 from __future__ import annotations
 
-from . import vocab
+import os
+from dataclasses import dataclass
+
+from . import _compat, vocab
 
 FASTMATH: frozenset[str] = frozenset()
 
-# Vector widths in bytes (columns per block x itemsize) of the affine kernels (_vec.py):
-# 16 then 8 float64 columns, 32 then 16 float32. A row of at least one narrow block is
-# covered by wide blocks, at most one narrow block and one overlapping narrow block
-# at its end; only rows shorter than a narrow block use a scalar loop.
-AFFINE_BYTES: tuple[int, int] = (128, 64)
+
+@dataclass(frozen=True)
+class Blocks:
+    """Block shapes of the vector micro-kernels (``_vec.py``) for one register file.
+
+    Every output of a kernel is the same sequence of FMAs whatever block computes it
+    (``_vec.py``), so these shapes decide speed only, never a bit: the blocks are sized
+    so that their accumulators stay in registers.
+
+    Attributes
+    ----------
+    rows : int
+        Output rows of an affine block, one accumulator vector per row.
+    affine_bytes : tuple of int
+        Bytes (columns x itemsize) of a wide and a narrow affine block. A row of at
+        least one narrow block is covered by wide blocks, at most one narrow block and
+        one overlapping narrow block at its end; only shorter rows use a scalar loop.
+    wgrad : int
+        A weight-gradient block is ``wgrad x wgrad`` entries, each a 64-byte
+        accumulator over samples (the 64 bytes fix the summation order: not tunable).
+    """
+
+    rows: int
+    affine_bytes: tuple[int, int]
+    wgrad: int
+
+
+# By vector registers: 32 (AVX-512: an 8 x 128-byte affine block is 16 zmm accumulators,
+# 4 x 4 weight-gradient entries 16) or 16 (AVX2, SSE: 4 x 64 bytes is 8 ymm, 2 x 2 entries
+# 8 ymm). The AVX-512 shapes on an AVX2 CPU need 32 ymm accumulators and spill them to the
+# stack; measured on a Zen 3 (AVX2), the 16-register shapes ran a 16 x 16 layer's
+# forward over 1000 samples at 28.7 GFLOP/s against 13.0 (roof 47.9) and its weight
+# gradient at 26.2 against 13.4 (docs/performance.md).
+BLOCKS: dict[int, Blocks] = {32: Blocks(8, (128, 64), 4), 16: Blocks(4, (64, 32), 2)}
+REGISTERS_ENV = "FASTDEPTH_VECTOR_REGISTERS"
+
+
+def vector_registers(features: frozenset[str], env: str | None = None) -> int:
+    """Vector registers of the target whose block shapes the kernels use (16 or 32).
+
+    32 where the target has AVX-512 (``avx512f`` among Numba's target ``features``), 16
+    otherwise; ``env`` (the value of ``FASTDEPTH_VECTOR_REGISTERS``, if set) overrides it,
+    so that tests can run either shape on any CPU.
+    """
+    if env is not None and env.strip():
+        try:
+            n = int(env)
+        except ValueError:
+            n = -1
+        if n not in BLOCKS:
+            raise ValueError(
+                f"{REGISTERS_ENV}={env!r}: expected one of {sorted(BLOCKS)} (or unset, to "
+                "size the kernels' blocks for this CPU)"
+            )
+        return n
+    return 32 if "avx512f" in features else 16
+
+
+VECTOR_REGISTERS: int = vector_registers(_compat.target_features(), os.environ.get(REGISTERS_ENV))
+BLOCK: Blocks = BLOCKS[VECTOR_REGISTERS]
+# The affine kernels' wide and narrow widths in bytes (16 then 8 float64 columns on
+# AVX-512, 8 then 4 with 16 registers).
+AFFINE_BYTES: tuple[int, int] = BLOCK.affine_bytes
 # Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128
 

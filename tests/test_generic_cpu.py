@@ -4,7 +4,9 @@ The vector kernels are written with wide IR vectors that the backend splits into
 whatever registers the CPU has (zmm, ymm or xmm), and every lane is the same chain of
 single-rounding FMAs, so the target must not change a bit. ``NUMBA_CPU_NAME=generic``
 compiles for baseline x86-64 (SSE2 only, no FMA instructions: ``llvm.fma`` becomes a
-library call), the far end from an AVX-512 host.
+library call), the far end from an AVX-512 host. The block shapes of the kernels follow
+the register file (``settings.BLOCKS``); the shapes of the other register file, forced
+with ``FASTDEPTH_VECTOR_REGISTERS``, must give the same bits too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 
 import numpy as np
+from fastdepth.kernels import settings
 
 import fastdepth as fd
 
@@ -38,12 +41,27 @@ def _bits(runs) -> np.ndarray:
                            for r in runs])  # fmt: skip
 
 
+def _bits_in_a_process(tmp_path, **env_vars) -> np.ndarray:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "c"), **env_vars}
+    for k in ("NUMBA_CPU_FEATURES", settings.REGISTERS_ENV):
+        if k not in env_vars:
+            env.pop(k, None)
+    path = tmp_path / "bits.npy"
+    subprocess.run([sys.executable, "-c", CODE.format(runs=RUNS), str(path)], env=env, check=True)
+    return np.load(path)
+
+
 def test_generic_cpu_gives_the_bits_of_this_cpu(tmp_path):
     here = _bits(fd.train_many([fd.RunConfig(**r) for r in RUNS], threads=2))
-    env = {**os.environ, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(tmp_path / "c")}
-    env.pop("NUMBA_CPU_FEATURES", None)
-    path = tmp_path / "generic.npy"
-    subprocess.run([sys.executable, "-c", CODE.format(runs=RUNS), str(path)], env=env, check=True)
-    generic = np.load(path)
+    generic = _bits_in_a_process(tmp_path, NUMBA_CPU_NAME="generic")
     assert np.isfinite(here).any() and here.size > 1000
     assert here.tobytes() == generic.tobytes()
+
+
+def test_the_other_register_files_block_shapes_give_the_same_bits(tmp_path):
+    # settings.BLOCKS sizes the kernels' blocks for 16 or 32 vector registers; run the
+    # shapes this CPU does not use (compiled for this CPU: they only spill or idle)
+    other = next(n for n in settings.BLOCKS if n != settings.VECTOR_REGISTERS)
+    here = _bits(fd.train_many([fd.RunConfig(**r) for r in RUNS], threads=2))
+    there = _bits_in_a_process(tmp_path, **{settings.REGISTERS_ENV: str(other)})
+    assert here.tobytes() == there.tobytes()

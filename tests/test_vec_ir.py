@@ -24,7 +24,8 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 import pytest
-from fastdepth.kernels import _compat, _vec
+from fastdepth.kernels import _compat, _vec, settings
+from fastdepth.kernels._fma import fma
 from llvmlite import ir
 from numba import njit
 
@@ -70,20 +71,22 @@ def run_ir(text: str, kind: str, args: dict) -> None:
 # --- the cases: every shape of kernel that _vec builds, every emode, both dtypes ---------
 
 
+# The shapes of every register file's blocks (settings.BLOCKS), not only this CPU's.
+AFFINE_SHAPES = sorted({(r, b) for k in settings.BLOCKS.values() for r in (k.rows, 1)
+                        for b in k.affine_bytes})  # fmt: skip
+WGRAD_SHAPES = sorted({s for k in settings.BLOCKS.values() for n in (k.wgrad,)
+                       for s in ((n, n), (n, 1), (1, n), (1, 1), (0, n), (0, 1))})  # fmt: skip
+
+
 def cases():
     rng = np.random.default_rng(20261)
     out = []
     for dtype in ("float64", "float32"):
-        for rows, nbytes in (
-            (_vec.ROWS, _vec.BW),
-            (1, _vec.BW),
-            (_vec.ROWS, _vec.BN),
-            (1, _vec.BN),
-        ):
+        for rows, nbytes in AFFINE_SHAPES:
             for mode, emode in ((0, 0), (1, 0), (0, 1), (0, 2), (1, 3)):
                 args = _affine_args(rng, dtype, rows, nbytes, mode, emode)
                 out.append(("affine", (rows, nbytes), dtype, args))
-        for ni, nj in ((4, 4), (4, 1), (1, 4), (1, 1), (0, 4), (0, 1)):
+        for ni, nj in WGRAD_SHAPES:
             out.append(("wgrad", (ni, nj), dtype, _wgrad_args(rng, dtype, ni, nj)))
     return out
 
@@ -260,3 +263,93 @@ def test_vec_touches_pointers_and_numba_only_through_compat():
     raw = re.findall(r"builder\.(load|store|gep|alloca|bitcast)\(", text)
     assert not raw, f"_vec.py builds pointer instructions itself: {raw}"
     assert not re.search(r"^\s*(from|import) numba", text, re.M), "_vec.py imports numba"
+
+
+# --- every block shape gives the same bits ------------------------------------------------
+# settings.BLOCKS sizes the blocks to the CPU's register file; that may change speed, never
+# a bit. Each shape tiles the same outputs here; all must equal one scalar FMA chain.
+
+
+@njit
+def _scalar_affine(P, rs, cs, nred, X, ld, Y, nrows, ncols):
+    for r in range(nrows):
+        for c in range(ncols):
+            acc = P[r]  # the bias
+            for q in range(nred):
+                acc = fma(P[nrows + r * rs + q * cs], X[q * ld + c], acc)
+            Y[r * ld + c] = acc
+
+
+@njit
+def _scalar_wgrad(X, D, ld, n, G, fi, fo, lanes):
+    # lane l sums the samples s = l (mod lanes) from zero; then the halving tree
+    for i in range(fi):
+        for j in range(fo):
+            part = np.zeros(lanes, X.dtype)
+            for s in range(n):
+                part[s % lanes] = fma(X[i * ld + s], D[j * ld + s], part[s % lanes])
+            m = lanes
+            while m > 1:
+                m //= 2
+                for k in range(m):
+                    part[k] = part[k] + part[k + m]
+            G[i * fo + j] = part[0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_affine_block_shape_gives_the_bits_of_one_fma_chain(dtype):
+    rng = np.random.default_rng(7)
+    nrows, nred = 8, 13
+    ncols = max(b for _, b in AFFINE_SHAPES) // np.dtype(dtype).itemsize * 2
+    ld = ncols + 5
+    P = rng.standard_normal(nrows + nrows * nred).astype(dtype)
+    X = rng.standard_normal(nred * ld).astype(dtype)
+    want = np.zeros(nrows * ld, dtype)
+    _scalar_affine(P, nred, 1, nred, X, ld, want, nrows, ncols)
+    E = np.zeros(1, dtype)
+    for rows, nbytes in AFFINE_SHAPES:
+        lanes = nbytes // np.dtype(dtype).itemsize
+        Y = np.zeros(nrows * ld, dtype)
+        for row0 in range(0, nrows, rows):
+            a = dict(P=P, wo=nrows, rs=nred, cs=1, nred=nred, bo=0, mode=0, X=X, xo=0, Y=Y,
+                     yo=0, row0=row0, ld=ld, s_begin=0, nblk=ncols // lanes, E=E, eo=0,
+                     emode=0)  # fmt: skip
+            _numba_kernel("affine", (rows, nbytes))(a)
+        assert Y.tobytes() == want.tobytes(), f"affine block {rows} x {nbytes} bytes"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_weight_gradient_block_shape_gives_the_bits_of_one_lane_order(dtype):
+    rng = np.random.default_rng(8)
+    lanes = _vec.WG_BYTES // np.dtype(dtype).itemsize
+    fi = fo = 4
+    nblk = 5
+    ld = nblk * lanes + 3
+    X = rng.standard_normal(fi * ld).astype(dtype)
+    D = rng.standard_normal(fo * ld).astype(dtype)
+    want = np.zeros(fi * fo, dtype)
+    _scalar_wgrad(X, D, ld, nblk * lanes, want, fi, fo, lanes)
+    for ni, nj in WGRAD_SHAPES:
+        if ni == 0:
+            continue  # bias sums: tested against NumPy above
+        G = np.zeros(fi * fo, dtype)
+        for i0 in range(0, fi, ni):
+            for j0 in range(0, fo, nj):
+                a = dict(X=X, xo=0, D=D, do=0, ld=ld, nblk=nblk, G=G, go=0, fo=fo, i0=i0, j0=j0)
+                _numba_kernel("wgrad", (ni, nj))(a)
+        assert G.tobytes() == want.tobytes(), f"weight-gradient block {ni} x {nj}"
+
+
+def test_the_block_shapes_follow_the_register_file():
+    assert settings.vector_registers(frozenset({"avx2", "fma"})) == 16
+    assert settings.vector_registers(frozenset({"avx512f", "avx2"})) == 32
+    assert settings.vector_registers(frozenset()) == 16  # generic x86-64
+    assert settings.vector_registers(frozenset({"avx2"}), "32") == 32
+    assert settings.vector_registers(frozenset({"avx512f"}), " ") == 32  # blank: unset
+    with pytest.raises(ValueError, match="FASTDEPTH_VECTOR_REGISTERS='24'.*16, 32"):
+        settings.vector_registers(frozenset(), "24")
+    want = 32 if "avx512f" in _compat.target_features() else 16
+    if os.environ.get(settings.REGISTERS_ENV, "").strip():
+        want = int(os.environ[settings.REGISTERS_ENV])
+    assert settings.VECTOR_REGISTERS == want
+    assert (_vec.ROWS, _vec.WG_BLOCK) == (settings.BLOCK.rows, settings.BLOCK.wgrad)
