@@ -12,8 +12,8 @@ emits zmm where AVX-512 exists and splits the vector into ymm (AVX2) or xmm othe
 so the code stays portable. The block shapes come from ``settings.BLOCKS``, by the
 target's register file: with AVX-512, 8 rows x 16 float64 lanes are 16 zmm
 accumulators, enough independent chains to hide the FMA latency; an AVX2 CPU has 16 ymm
-registers, and 4 rows x 8 lanes (8 ymm) keep its accumulators out of the stack. It
-also compiles faster than the SLP form.
+registers, and 4 rows x 12 lanes (3 ymm each, 12 accumulators) keep them out of the
+stack. It also compiles faster than the SLP form.
 
 Each output element is the same sequence of single-rounding FMAs over ``q`` as the
 scalar loop in :func:`dense.affine` (lane-wise ``llvm.fma`` is exact per lane), so
@@ -84,10 +84,19 @@ def _store_relu(builder, v, gate, base, idx, align):
     store_at(builder, builder.select(keep, v, builder.fmul(v, vzero)), base, idx, align)
 
 
-def emit_affine(builder: ir.IRBuilder, fty: ir.Type, a: dict, rows: int, nbytes: int) -> None:
-    """The body of :func:`make_affine`'s kernel; ``a`` maps :data:`AFFINE_PARAMS` to values."""
+def emit_affine(
+    builder: ir.IRBuilder, fty: ir.Type, a: dict, rows: int, nbytes: int, vbytes: int = 0
+) -> None:
+    """The body of :func:`make_affine`'s kernel; ``a`` maps :data:`AFFINE_PARAMS` to values.
+
+    A row's accumulator is one vector of ``nbytes``, or ``nbytes / vbytes`` vectors of
+    ``vbytes`` where ``vbytes`` is given (a block 3 ymm wide has no power-of-two vector type).
+    """
     esize = itemsize(fty)
-    lanes = nbytes // esize
+    vbytes = vbytes or nbytes
+    if nbytes % vbytes:
+        raise ValueError(f"a block of {nbytes} bytes is not whole vectors of {vbytes}")
+    nv, lanes = nbytes // vbytes, vbytes // esize
     vty = ir.VectorType(fty, lanes)
     fma = _fma(builder, vty)
     P, X, Y, E = (a[k] for k in AFFINE_ARRAYS)
@@ -111,22 +120,27 @@ def emit_affine(builder: ir.IRBuilder, fty: ir.Type, a: dict, rows: int, nbytes:
         phi.add_incoming(ir.Constant(fty, 0.0), b_other_bb)
         bias.append(_splat(builder, phi, vty))
     ybase = [builder.add(a["yo"], y) for y in ybase]
-    accs = [stack_slot(builder, vty) for _ in range(rows)]
+    cells = [(r_, v) for r_ in range(rows) for v in range(nv)]
+    accs = {rv: stack_slot(builder, vty) for rv in cells}
     with for_range(builder, a["nblk"]) as blk:
-        s0 = builder.add(a["s_begin"], builder.mul(blk, _c(lanes)))
-        for r_ in range(rows):
-            store(builder, bias[r_], accs[r_])
+        s0 = builder.add(a["s_begin"], builder.mul(blk, _c(lanes * nv)))
+        for r_, v in cells:
+            store(builder, bias[r_], accs[(r_, v)])
         xs0 = builder.add(a["xo"], s0)
         with for_range(builder, a["nred"]) as q:
-            xv = load_at(builder, vty, X, builder.add(xs0, builder.mul(q, ld)), esize)
+            xq = builder.add(xs0, builder.mul(q, ld))
+            xv = [load_at(builder, vty, X, builder.add(xq, _c(v * lanes)), esize)
+                  for v in range(nv)]  # fmt: skip
             wq = builder.mul(q, a["cs"])
             for r_ in range(rows):
                 w = load_at(builder, fty, P, builder.add(wbase[r_], wq), esize)
-                acc = load(builder, vty, accs[r_])
-                store(builder, builder.call(fma, [_splat(builder, w, vty), xv, acc]), accs[r_])
+                w = _splat(builder, w, vty)
+                for v in range(nv):
+                    acc = load(builder, vty, accs[(r_, v)])
+                    store(builder, builder.call(fma, [w, xv[v], acc]), accs[(r_, v)])
 
-        def y_at(r_):
-            return builder.add(ybase[r_], s0)
+        def y_at(r_, v):
+            return builder.add(ybase[r_], builder.add(s0, _c(v * lanes)))
 
         def e_at(yi):  # E is indexed like Y, from offset eo
             return builder.add(a["eo"], builder.sub(yi, a["yo"]))
@@ -136,33 +150,34 @@ def emit_affine(builder: ir.IRBuilder, fty: ir.Type, a: dict, rows: int, nbytes:
         emode = a["emode"]
         with builder.if_else(builder.icmp_signed("==", emode, _c(2))) as (masked, plain):
             with masked:
-                for r_ in range(rows):
-                    yi = y_at(r_)
+                for rv in cells:
+                    yi = y_at(*rv)
                     z = load_at(builder, vty, E, e_at(yi), esize)
-                    _store_relu(builder, load(builder, vty, accs[r_]), z, Y, yi, esize)
+                    _store_relu(builder, load(builder, vty, accs[rv]), z, Y, yi, esize)
             with plain:
                 with builder.if_else(builder.icmp_signed("==", emode, _c(3))) as (relu, linear):
                     with relu:
-                        for r_ in range(rows):
-                            yi = y_at(r_)
-                            acc = load(builder, vty, accs[r_])
+                        for rv in cells:
+                            yi = y_at(*rv)
+                            acc = load(builder, vty, accs[rv])
                             _store_relu(builder, acc, acc, Y, yi, esize)
                     with linear:
-                        for r_ in range(rows):
-                            yi = y_at(r_)
-                            store_at(builder, load(builder, vty, accs[r_]), Y, yi, esize)
+                        for rv in cells:
+                            yi = y_at(*rv)
+                            store_at(builder, load(builder, vty, accs[rv]), Y, yi, esize)
                         with builder.if_then(builder.icmp_signed("==", emode, _c(1))):
-                            for r_ in range(rows):
-                                ei = e_at(y_at(r_))
-                                acc = load(builder, vty, accs[r_])
+                            for rv in cells:
+                                ei = e_at(y_at(*rv))
+                                acc = load(builder, vty, accs[rv])
                                 _store_relu(builder, acc, acc, E, ei, esize)
 
 
-def make_affine(rows: int, nbytes: int):
+def make_affine(rows: int, nbytes: int, vbytes: int = 0):
     """Intrinsic for ``rows`` output rows times ``nblk`` blocks of ``lanes`` columns.
 
     ``lanes = nbytes / itemsize``: a block is as many bytes wide whatever the dtype, so
-    float32 gets twice the lanes and the same count of independent FMA chains.
+    float32 gets twice the lanes and the same count of independent FMA chains. A row's
+    accumulator is one IR vector, or vectors of ``vbytes`` where that is given.
 
     Arguments (:data:`AFFINE_PARAMS`) as :func:`dense.affine`'s, plus ``row0`` (first
     row), ``ld`` (leading dimension of ``X``, ``Y``, ``E``), ``s_begin`` (first column)
@@ -170,20 +185,22 @@ def make_affine(rows: int, nbytes: int):
     """
 
     def emit(builder, fty, a):
-        emit_affine(builder, fty, a, rows, nbytes)
+        emit_affine(builder, fty, a, rows, nbytes, vbytes)
 
-    return _intrinsic(f"vaffine_r{rows}_b{nbytes}", AFFINE_PARAMS, AFFINE_ARRAYS, emit)
+    name = f"vaffine_r{rows}_b{nbytes}" + (f"_v{vbytes}" if vbytes else "")
+    return _intrinsic(name, AFFINE_PARAMS, AFFINE_ARRAYS, emit)
 
 
 # Rows per block and the two column widths, sized to the register file
-# (settings.BLOCKS: 8 x 128 bytes, 16 zmm accumulators, with AVX-512; 4 x 64 bytes, 8 ymm,
-# with 16 registers); the 1-row kernels finish the rows.
+# (settings.BLOCKS: 8 x 128 bytes, 16 zmm accumulators, with AVX-512; 4 rows x 3 ymm, 12
+# accumulators, with 16 registers); the 1-row kernels finish the rows.
 ROWS = BLOCK.rows
 BW, BN = AFFINE_BYTES
-block_wide = make_affine(ROWS, BW)
-row_wide = make_affine(1, BW)
-block_narrow = make_affine(ROWS, BN)
-row_narrow = make_affine(1, BN)
+_VB = BLOCK.affine_vector
+block_wide = make_affine(ROWS, BW, _VB)
+row_wide = make_affine(1, BW, _VB)
+block_narrow = make_affine(ROWS, BN, _VB if BN > _VB else 0)
+row_narrow = make_affine(1, BN, _VB if BN > _VB else 0)
 
 
 # --- weight gradients: lanes over samples ----------------------------------------------

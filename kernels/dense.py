@@ -89,10 +89,10 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emo
     ``mode`` 0 starts from the bias ``P[bo + r]``, 1 from zero. ``rs, cs = 1, fan_out``
     is the forward ``W^T h``; ``fan_out, 1`` is the input gradient ``W d``. Columns go in
     wide blocks of ``settings.AFFINE_BYTES[0]`` bytes (16 float64 and 32 float32 with
-    AVX-512, half that with 16 vector registers: ``settings.BLOCKS``), in chunks of
+    AVX-512, 12 and 24 with 16 vector registers: ``settings.BLOCKS``), in chunks of
     ``CHUNK_SAMPLES`` columns so a chunk of inputs stays in L1 while every row block uses
-    it; then narrow blocks of half that; rows in blocks of ``ROWS`` (8 or 4), then one
-    at a time.
+    it; then narrow blocks (8 and 16, or 4 and 8); rows in blocks of ``ROWS`` (8 or 4),
+    then one at a time.
 
     ``emode`` fuses a ReLU into the store (``E`` has ``Y``'s layout from ``eo``): 0 none,
     1 also writes ``E = relu(Y)``, 2 writes ``Y`` masked by ``E > 0`` (ReLU backward),
@@ -113,9 +113,9 @@ def affine(P, wo, rs, cs, nrows, nred, bo, mode, X, xo, Y, yo, n, ld, E, eo, emo
         while r < nrows:
             row_wide(P, wo, rs, cs, nred, bo, mode, X, xo, Y, yo, r, ld, b0 * lw, nb, E, eo, emode)
             r += 1
-    # At most two narrow blocks: the next one, then one ending at column n. The last may
-    # overlap columns already written; it recomputes them with the same FMA sequence,
-    # so it rewrites the same bits (X and Y never share rows).
+    # Narrow blocks to the end (at most wide / narrow of them), the last one ending at
+    # column n: it may overlap columns already written; it recomputes them with the same
+    # FMA sequence, so it rewrites the same bits (X and Y never share rows).
     c = nw * lw
     while c < n and n >= ln:
         s0 = min(c, n - ln)

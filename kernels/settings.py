@@ -34,8 +34,12 @@ class Blocks:
         Output rows of an affine block, one accumulator vector per row.
     affine_bytes : tuple of int
         Bytes (columns x itemsize) of a wide and a narrow affine block. A row of at
-        least one narrow block is covered by wide blocks, at most one narrow block and
-        one overlapping narrow block at its end; only shorter rows use a scalar loop.
+        least one narrow block is covered by wide blocks, then narrow blocks, the last
+        of them overlapping the columns before it; only shorter rows use a scalar loop.
+    affine_vector : int
+        Bytes of one accumulator vector of an affine row (0: the whole block width is
+        one IR vector, which the backend splits into registers). A block 3 ymm wide is
+        three vectors: LLVM widens a 12-lane vector type to 16 lanes.
     wgrad : int
         A weight-gradient block is ``wgrad x wgrad`` entries, each a 64-byte
         accumulator over samples (the 64 bytes fix the summation order: not tunable).
@@ -43,16 +47,18 @@ class Blocks:
 
     rows: int
     affine_bytes: tuple[int, int]
+    affine_vector: int
     wgrad: int
 
 
 # By vector registers: 32 (AVX-512: an 8 x 128-byte affine block is 16 zmm accumulators,
-# 4 x 4 weight-gradient entries 16) or 16 (AVX2, SSE: 4 x 64 bytes is 8 ymm, 2 x 2 entries
-# 8 ymm). The AVX-512 shapes on an AVX2 CPU need 32 ymm accumulators and spill them to the
-# stack; measured on a Zen 3 (AVX2), the 16-register shapes ran a 16 x 16 layer's
-# forward over 1000 samples at 28.7 GFLOP/s against 13.0 (roof 47.9) and its weight
-# gradient at 26.2 against 13.4 (docs/performance.md).
-BLOCKS: dict[int, Blocks] = {32: Blocks(8, (128, 64), 4), 16: Blocks(4, (64, 32), 2)}
+# 4 x 4 weight-gradient entries 16) or 16 (AVX2, SSE: 4 rows x 3 ymm is 12 accumulators,
+# 2 x 2 entries 8 ymm). The AVX-512 shapes on an AVX2 CPU need 32 ymm accumulators and
+# spill them to the stack; measured on a Zen 3 (AVX2, roof 47.9 GFLOP/s), a 16 x 16
+# layer's forward over 1000 samples ran at 33 GFLOP/s in 4 x 96-byte blocks, 27 in 4 x 64
+# (8 chains, too few to hide the FMA latency) and 14 in the AVX-512 shape; its weight
+# gradient at 26 in 2 x 2 blocks against 13 in 4 x 4 (docs/performance.md).
+BLOCKS: dict[int, Blocks] = {32: Blocks(8, (128, 64), 0, 4), 16: Blocks(4, (96, 32), 32, 2)}
 REGISTERS_ENV = "FASTDEPTH_VECTOR_REGISTERS"
 
 
@@ -80,7 +86,7 @@ def vector_registers(features: frozenset[str], env: str | None = None) -> int:
 VECTOR_REGISTERS: int = vector_registers(_compat.target_features(), os.environ.get(REGISTERS_ENV))
 BLOCK: Blocks = BLOCKS[VECTOR_REGISTERS]
 # The affine kernels' wide and narrow widths in bytes (16 then 8 float64 columns on
-# AVX-512, 8 then 4 with 16 registers).
+# AVX-512, 12 then 4 with 16 registers).
 AFFINE_BYTES: tuple[int, int] = BLOCK.affine_bytes
 # Columns per L1 chunk in the dense kernels (inputs of a 16-wide layer: 16 KiB).
 CHUNK_SAMPLES: int = 128

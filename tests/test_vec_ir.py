@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import pathlib
 import re
@@ -72,7 +73,8 @@ def run_ir(text: str, kind: str, args: dict) -> None:
 
 
 # The shapes of every register file's blocks (settings.BLOCKS), not only this CPU's.
-AFFINE_SHAPES = sorted({(r, b) for k in settings.BLOCKS.values() for r in (k.rows, 1)
+AFFINE_SHAPES = sorted({(r, b, k.affine_vector if b > k.affine_vector else 0)
+                        for k in settings.BLOCKS.values() for r in (k.rows, 1)
                         for b in k.affine_bytes})  # fmt: skip
 WGRAD_SHAPES = sorted({s for k in settings.BLOCKS.values() for n in (k.wgrad,)
                        for s in ((n, n), (n, 1), (1, n), (1, 1), (0, n), (0, 1))})  # fmt: skip
@@ -82,10 +84,10 @@ def cases():
     rng = np.random.default_rng(20261)
     out = []
     for dtype in ("float64", "float32"):
-        for rows, nbytes in AFFINE_SHAPES:
+        for shape in AFFINE_SHAPES:
             for mode, emode in ((0, 0), (1, 0), (0, 1), (0, 2), (1, 3)):
-                args = _affine_args(rng, dtype, rows, nbytes, mode, emode)
-                out.append(("affine", (rows, nbytes), dtype, args))
+                args = _affine_args(rng, dtype, *shape[:2], mode, emode)
+                out.append(("affine", shape, dtype, args))
         for ni, nj in WGRAD_SHAPES:
             out.append(("wgrad", (ni, nj), dtype, _wgrad_args(rng, dtype, ni, nj)))
     return out
@@ -122,7 +124,7 @@ def expected(kind, shape, args):
     """What the kernel must write, in float64 (NaN where the output must stay untouched)."""
     a = {k: v.astype(np.float64) if isinstance(v, np.ndarray) else v for k, v in args.items()}
     if kind == "affine":
-        rows, nbytes = shape
+        rows, nbytes = shape[:2]
         lanes = nbytes // args["P"].itemsize
         r = np.arange(a["row0"], a["row0"] + rows)
         c = np.arange(a["s_begin"], a["s_begin"] + a["nblk"] * lanes)
@@ -300,21 +302,21 @@ def _scalar_wgrad(X, D, ld, n, G, fi, fo, lanes):
 def test_every_affine_block_shape_gives_the_bits_of_one_fma_chain(dtype):
     rng = np.random.default_rng(7)
     nrows, nred = 8, 13
-    ncols = max(b for _, b in AFFINE_SHAPES) // np.dtype(dtype).itemsize * 2
+    ncols = 2 * math.lcm(*(b // np.dtype(dtype).itemsize for _, b, _ in AFFINE_SHAPES))
     ld = ncols + 5
     P = rng.standard_normal(nrows + nrows * nred).astype(dtype)
     X = rng.standard_normal(nred * ld).astype(dtype)
     want = np.zeros(nrows * ld, dtype)
     _scalar_affine(P, nred, 1, nred, X, ld, want, nrows, ncols)
     E = np.zeros(1, dtype)
-    for rows, nbytes in AFFINE_SHAPES:
+    for rows, nbytes, vbytes in AFFINE_SHAPES:
         lanes = nbytes // np.dtype(dtype).itemsize
         Y = np.zeros(nrows * ld, dtype)
         for row0 in range(0, nrows, rows):
             a = dict(P=P, wo=nrows, rs=nred, cs=1, nred=nred, bo=0, mode=0, X=X, xo=0, Y=Y,
                      yo=0, row0=row0, ld=ld, s_begin=0, nblk=ncols // lanes, E=E, eo=0,
                      emode=0)  # fmt: skip
-            _numba_kernel("affine", (rows, nbytes))(a)
+            _numba_kernel("affine", (rows, nbytes, vbytes))(a)
         assert Y.tobytes() == want.tobytes(), f"affine block {rows} x {nbytes} bytes"
 
 
