@@ -250,10 +250,12 @@ def test_permutation_matches_reference_and_depends_on_key_and_epoch():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_weight_gradient_blocks_and_sample_tails(dtype):
-    # Weight gradients run 4 x 4 vector blocks, then single rows / columns, over whole
-    # vectors of samples (8 float64, 16 float32), then add the remaining samples; the
-    # affine kernels run wide, narrow and overlapping narrow column blocks. Every mix
-    # of remainders must agree with the reference.
+    # Weight gradients run square vector blocks (4 x 4 with AVX-512, 2 x 2 otherwise:
+    # settings.BLOCKS), then single rows / columns, over whole vectors of samples (8
+    # float64, 16 float32), then add the remaining samples; the affine kernels run wide,
+    # narrow and overlapping narrow column blocks (n = 33 takes three narrow blocks of 4
+    # after two wide ones of 12 with 16 registers). Every mix of remainders must agree
+    # with the reference.
     rng = np.random.default_rng(11)
     for n_in in (1, 2, 5):
         for width in (1, 3, 4, 6, 17):
