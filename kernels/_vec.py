@@ -184,6 +184,8 @@ def make_affine(rows: int, nbytes: int, vbytes: int = 0):
     and ``nblk``.
     """
 
+    vbytes = vbytes if 0 < vbytes < nbytes else 0  # a vector as wide as the block: one
+
     def emit(builder, fty, a):
         emit_affine(builder, fty, a, rows, nbytes, vbytes)
 
@@ -196,11 +198,10 @@ def make_affine(rows: int, nbytes: int, vbytes: int = 0):
 # accumulators, with 16 registers); the 1-row kernels finish the rows.
 ROWS = BLOCK.rows
 BW, BN = AFFINE_BYTES
-_VB = BLOCK.affine_vector
-block_wide = make_affine(ROWS, BW, _VB)
-row_wide = make_affine(1, BW, _VB)
-block_narrow = make_affine(ROWS, BN, _VB if BN > _VB else 0)
-row_narrow = make_affine(1, BN, _VB if BN > _VB else 0)
+block_wide = make_affine(ROWS, BW, BLOCK.affine_vector)
+row_wide = make_affine(1, BW, BLOCK.affine_vector)
+block_narrow = make_affine(ROWS, BN, BLOCK.affine_vector)
+row_narrow = make_affine(1, BN, BLOCK.affine_vector)
 
 
 # --- weight gradients: lanes over samples ----------------------------------------------

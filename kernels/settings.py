@@ -31,7 +31,7 @@ class Blocks:
     Attributes
     ----------
     rows : int
-        Output rows of an affine block, one accumulator vector per row.
+        Output rows of an affine block, one accumulator (one or more vectors) per row.
     affine_bytes : tuple of int
         Bytes (columns x itemsize) of a wide and a narrow affine block. A row of at
         least one narrow block is covered by wide blocks, then narrow blocks, the last

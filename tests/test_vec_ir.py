@@ -73,9 +73,8 @@ def run_ir(text: str, kind: str, args: dict) -> None:
 
 
 # The shapes of every register file's blocks (settings.BLOCKS), not only this CPU's.
-AFFINE_SHAPES = sorted({(r, b, k.affine_vector if b > k.affine_vector else 0)
-                        for k in settings.BLOCKS.values() for r in (k.rows, 1)
-                        for b in k.affine_bytes})  # fmt: skip
+AFFINE_SHAPES = sorted({(r, b, k.affine_vector) for k in settings.BLOCKS.values()
+                        for r in (k.rows, 1) for b in k.affine_bytes})  # fmt: skip
 WGRAD_SHAPES = sorted({s for k in settings.BLOCKS.values() for n in (k.wgrad,)
                        for s in ((n, n), (n, 1), (1, n), (1, 1), (0, n), (0, 1))})  # fmt: skip
 
@@ -350,8 +349,8 @@ def test_the_block_shapes_follow_the_register_file():
     assert settings.vector_registers(frozenset({"avx512f"}), " ") == 32  # blank: unset
     with pytest.raises(ValueError, match="FASTDEPTH_VECTOR_REGISTERS='24'.*16, 32"):
         settings.vector_registers(frozenset(), "24")
-    want = 32 if "avx512f" in _compat.target_features() else 16
-    if os.environ.get(settings.REGISTERS_ENV, "").strip():
-        want = int(os.environ[settings.REGISTERS_ENV])
-    assert settings.VECTOR_REGISTERS == want
+    here = settings.vector_registers(
+        _compat.target_features(), os.environ.get(settings.REGISTERS_ENV)
+    )
+    assert settings.VECTOR_REGISTERS == here
     assert (_vec.ROWS, _vec.WG_BLOCK) == (settings.BLOCK.rows, settings.BLOCK.wgrad)
